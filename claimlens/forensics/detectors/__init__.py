@@ -1,0 +1,1 @@
+"""One module per detector. Each module defines a Detector subclass decorated with @register."""
