@@ -74,6 +74,7 @@ class Detector(ABC):
 
 
 REGISTRY: dict[str, type[Detector]] = {}
+LOAD_ERRORS: dict[str, str] = {}  # detector module -> why it failed to import
 
 
 def register(cls: type[Detector]) -> type[Detector]:
@@ -94,7 +95,15 @@ def load_detectors() -> dict[str, type[Detector]]:
     from . import detectors
 
     for mod in pkgutil.iter_modules(detectors.__path__):
-        importlib.import_module(f"{detectors.__name__}.{mod.name}")
+        name = f"{detectors.__name__}.{mod.name}"
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # one broken detector must not stop the others
+            if name not in LOAD_ERRORS:
+                LOAD_ERRORS[name] = f"{type(exc).__name__}: {exc}"
+                import logging
+
+                logging.getLogger(__name__).error("detector module %s failed to load: %s", name, exc)
     return REGISTRY
 
 
