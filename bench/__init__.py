@@ -1,0 +1,1 @@
+"""Benchmarks and the bundled demo: corpus generator, quality and speed measurements."""
