@@ -1,0 +1,1 @@
+"""Shared helpers for the photo-only manipulation-trace detectors (JPEG traces, noise, copy-move)."""
