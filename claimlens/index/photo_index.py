@@ -1,0 +1,326 @@
+"""PhotoIndex: find earlier claims that used the same photo, even resized, cropped, mirrored or framed.
+
+A folder holds:
+  photos.sqlite   id -> label (meta JSON) and the photo's fingerprint (keypoints for verification), with a
+                  CRC-32 per fingerprint. This table is the record of truth: the search backends can be
+                  rebuilt from it, and on open they are reconciled with it after an interrupted write.
+  global/         one 64-bit pHash per photo (a Hamming backend)
+  local/          24 64-bit local codes per photo (a Hamming backend)
+Search: candidates from both backends (the query's hash and its mirror's; the query's local codes and its
+mirror's, voted per photo), then geometric verification; only verified matches are returned.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from .backends import Backend, open_backend
+from .fingerprint import N_LOCAL_INDEX, N_LOCAL_QUERY, Fingerprint, fingerprint
+from .storage import IndexCorrupt
+from .verify import Transform, verify
+
+GLOBAL_RADIUS = 12  # pHash bits
+LOCAL_RADIUS = 10  # bits of a 64-bit local code
+LOCAL_K = 4  # neighbours per local code
+MAX_CANDIDATES = 10  # photos verified per query
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS photos (
+    id INTEGER PRIMARY KEY,
+    meta TEXT NOT NULL,
+    fp BLOB NOT NULL,
+    fp_crc INTEGER NOT NULL,
+    added REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass
+class Match:
+    photo_id: int
+    score: float  # share of matched keypoints that fit the transform
+    inliers: int
+    transform: Transform
+    meta: dict = field(default_factory=dict)
+    global_distance: int | None = None  # pHash bits to the query (or its mirror), when found that way
+    local_votes: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "photo_id": self.photo_id,
+            "score": round(self.score, 3),
+            "inliers": self.inliers,
+            "transform": self.transform.to_dict(),
+            "meta": self.meta,
+            "global_distance": self.global_distance,
+            "local_votes": self.local_votes,
+        }
+
+
+def _fingerprint(photo, query: bool) -> Fingerprint:
+    return photo if isinstance(photo, Fingerprint) else fingerprint(photo, query=query)
+
+
+class PhotoIndex:
+    """Open (or create) an index folder. backend: "numpy" (embedded brute force) or "faiss" (ANN)."""
+
+    def __init__(self, path, backend: str = "numpy", check: bool = True):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path / "photos.sqlite", isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        try:
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorrupt(f"photos.sqlite is unreadable ({exc}); rebuild the index", str(self.path)) from None
+        stored = self._state("backend")
+        self.backend_kind = stored or backend
+        if not stored:
+            self._set_state("backend", backend)
+        self.globals: Backend = open_backend(self.path / "global", 64, self.backend_kind, check=check)
+        self.locals: Backend = open_backend(self.path / "local", 64, self.backend_kind, check=check)
+        self.repaired = self._reconcile()
+
+    # State ------------------------------------------------------------------------------------
+    def _state(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_state(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO state(key, value) VALUES (?, ?)", (key, value))
+
+    def _generations(self) -> str:
+        return f"{self.globals.manifest['generation']}/{self.locals.manifest['generation']}"
+
+    def _mark_clean(self) -> None:
+        self._set_state("generations", self._generations())
+
+    def _reconcile(self) -> dict:
+        """After an interrupted add/remove, make the backends agree with the table (the record of truth)."""
+        if self._state("generations") == self._generations():
+            return {}
+        ids = np.array([r[0] for r in self.db.execute("SELECT id FROM photos")], np.int64)
+        g, l = self.globals.live_ids(), self.locals.live_ids()
+        in_both = np.intersect1d(g, l)
+        stray = np.setdiff1d(np.union1d(g, l), ids)
+        missing = np.setdiff1d(ids, in_both)
+        # a photo whose codes reached only one backend is removed and indexed again
+        partial = np.union1d(np.setdiff1d(g, in_both), np.setdiff1d(l, in_both))
+        drop = np.union1d(stray, partial)
+        if len(drop):
+            self.globals.remove(drop)
+            self.locals.remove(drop)
+        if len(missing):
+            self._index_codes([(int(i), self._load_fp(int(i))) for i in missing])
+        self._mark_clean()
+        return {"removed": drop.tolist(), "reindexed": missing.tolist()}
+
+    # Writing ----------------------------------------------------------------------------------
+    def _index_codes(self, items: list[tuple[int, Fingerprint]]) -> None:
+        if not items:
+            return
+        gid = np.array([i for i, _ in items], np.int64)
+        gcodes = np.stack([fp.global_hash for _, fp in items])
+        lid, lcodes = [], []
+        for i, fp in items:
+            c = fp.local_codes(N_LOCAL_INDEX)
+            lid.append(np.full(len(c), i, np.int64))
+            lcodes.append(c)
+        self.globals.add(gid, gcodes)
+        self.locals.add(np.concatenate(lid), np.concatenate(lcodes).reshape(-1, 8))
+
+    def add_many(self, items: Iterable[tuple[int, Any, dict | None]]) -> int:
+        """Index (photo_id, evidence-or-bytes-or-array, meta) triples in one batch; an id already present is replaced."""
+        rows = []
+        for photo_id, photo, meta in items:
+            fp = _fingerprint(photo, query=False)
+            blob = fp.to_bytes()
+            rows.append((int(photo_id), json.dumps(meta or {}, sort_keys=True, default=str), blob, zlib.crc32(blob), fp))
+        if not rows:
+            return 0
+        ids = [r[0] for r in rows]
+        if len(set(ids)) != len(ids):
+            raise ValueError("duplicate photo ids in one batch")
+        existing = [i for i in ids if self.db.execute("SELECT 1 FROM photos WHERE id=?", (i,)).fetchone()]
+        if existing:  # old codes go first; a crash here leaves the old record, re-indexed on open
+            self._set_state("generations", "dirty")
+            self.globals.remove(existing)
+            self.locals.remove(existing)
+        # record of truth next: a crash after this commit is repaired by _reconcile on the next open
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.executemany(
+            "INSERT OR REPLACE INTO photos(id, meta, fp, fp_crc, added) VALUES (?, ?, ?, ?, ?)",
+            [(i, m, b, c, time.time()) for i, m, b, c, _ in rows],
+        )
+        self._set_state("generations", "dirty")
+        self.db.execute("COMMIT")
+        self._index_codes([(r[0], r[4]) for r in rows])
+        self._mark_clean()
+        return len(rows)
+
+    def add(self, photo_id: int, photo, meta: dict | None = None) -> None:
+        self.add_many([(photo_id, photo, meta)])
+
+    def remove(self, photo_id) -> bool:
+        ids = [int(i) for i in np.atleast_1d(photo_id)]
+        self.db.execute("BEGIN IMMEDIATE")
+        n = sum(self.db.execute("DELETE FROM photos WHERE id=?", (i,)).rowcount for i in ids)
+        self._set_state("generations", "dirty")
+        self.db.execute("COMMIT")
+        self.globals.remove(ids)
+        self.locals.remove(ids)
+        self._mark_clean()
+        return n > 0
+
+    def rebuild(self, items: Iterable[tuple[int, Any, dict | None]], batch: int = 256) -> int:
+        """Start afresh from the source photos: drop everything, then index `items` in batches."""
+        kind = self.backend_kind
+        self.close()
+        import shutil
+
+        for name in ("global", "local"):
+            shutil.rmtree(self.path / name, ignore_errors=True)
+        for name in ("photos.sqlite", "photos.sqlite-wal", "photos.sqlite-shm"):
+            (self.path / name).unlink(missing_ok=True)
+        self.__init__(self.path, kind)
+        n, chunk = 0, []
+        for item in items:
+            chunk.append(item)
+            if len(chunk) >= batch:
+                n += self.add_many(chunk)
+                chunk = []
+        n += self.add_many(chunk)
+        self.globals.compact()
+        self.locals.compact()
+        self._mark_clean()
+        return n
+
+    def reindex(self) -> int:
+        """Rebuild the search backends from the stored fingerprints (no source photos needed)."""
+        import shutil
+
+        for name in ("global", "local"):
+            shutil.rmtree(self.path / name, ignore_errors=True)
+        self.globals = open_backend(self.path / "global", 64, self.backend_kind)
+        self.locals = open_backend(self.path / "local", 64, self.backend_kind)
+        ids = [r[0] for r in self.db.execute("SELECT id FROM photos ORDER BY id")]
+        for i in range(0, len(ids), 1024):
+            self._index_codes([(j, self._load_fp(j)) for j in ids[i : i + 1024]])
+        self.save()
+        return len(ids)
+
+    def save(self) -> None:
+        self.globals.save()
+        self.locals.save()
+        self._mark_clean()
+
+    def close(self) -> None:
+        try:
+            self.db.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # Reading ----------------------------------------------------------------------------------
+    def _load_fp(self, photo_id: int) -> Fingerprint:
+        row = self.db.execute("SELECT fp, fp_crc FROM photos WHERE id=?", (photo_id,)).fetchone()
+        if row is None:
+            raise KeyError(photo_id)
+        if zlib.crc32(row[0]) != row[1]:
+            raise IndexCorrupt(f"fingerprint of photo {photo_id} fails its checksum; rebuild the index", str(self.path))
+        try:
+            return Fingerprint.from_bytes(row[0])
+        except Exception as exc:
+            raise IndexCorrupt(f"fingerprint of photo {photo_id} is unreadable ({exc})", str(self.path)) from None
+
+    def meta(self, photo_id: int) -> dict | None:
+        row = self.db.execute("SELECT meta FROM photos WHERE id=?", (int(photo_id),)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def __contains__(self, photo_id) -> bool:
+        return self.db.execute("SELECT 1 FROM photos WHERE id=?", (int(photo_id),)).fetchone() is not None
+
+    def count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM photos").fetchone()[0]
+
+    def candidates(self, fp: Fingerprint, exclude_ids=()) -> list[tuple[int, int | None, int]]:
+        """(photo_id, global distance or None, local votes), most promising first."""
+        exclude = {int(i) for i in exclude_ids}
+        D, I = self.globals.search(np.stack([fp.global_hash, fp.mirror_hash]), 8, GLOBAL_RADIUS)
+        gdist: dict[int, int] = {}
+        for d, i in zip(D.ravel(), I.ravel()):
+            if i >= 0 and int(i) not in exclude:
+                gdist[int(i)] = min(int(d), gdist.get(int(i), 99))
+        codes = [fp.keypoints.local_codes(N_LOCAL_QUERY)]
+        if fp.mirror_keypoints is not None:
+            codes.append(fp.mirror_keypoints.local_codes(N_LOCAL_QUERY))
+        codes = np.concatenate(codes).reshape(-1, 8)
+        votes: Counter = Counter()
+        if len(codes):
+            D, I = self.locals.search(codes, LOCAL_K, LOCAL_RADIUS)
+            for row in I:
+                for i in set(int(v) for v in row if v >= 0):  # one vote per query code and photo
+                    if i not in exclude:
+                        votes[i] += 1
+        ranked = sorted(set(gdist) | set(votes), key=lambda i: (i not in gdist, -votes[i], gdist.get(i, 99)))
+        return [(i, gdist.get(i), votes[i]) for i in ranked[:MAX_CANDIDATES]]
+
+    def search(self, photo, k: int = 5, exclude_ids=()) -> list[Match]:
+        """Verified matches for a photo (evidence, bytes, array or query Fingerprint), best first."""
+        fp = _fingerprint(photo, query=True)
+        matches = []
+        for photo_id, gd, nv in self.candidates(fp, exclude_ids):
+            try:
+                cand = self._load_fp(photo_id)
+            except KeyError:  # not in the table (a write was interrupted): cannot verify
+                continue
+            tr = verify(fp, cand)
+            if tr is not None:
+                matches.append(Match(photo_id, tr.score, tr.inliers, tr, self.meta(photo_id) or {}, gd, nv))
+        matches.sort(key=lambda m: -m.inliers)
+        return matches[:k]
+
+    def stats(self) -> dict:
+        return {
+            "path": str(self.path),
+            "backend": self.backend_kind,
+            "photos": self.count(),
+            "global_codes": self.globals.count(),
+            "local_codes": self.locals.count(),
+            "global_segments": len(self.globals.segments),
+            "local_segments": len(self.locals.segments),
+        }
+
+    def verify_integrity(self) -> list[str]:
+        """Every problem found: file checksums, the SQLite table, fingerprint checksums, backend agreement."""
+        problems = [f"global/{p}" for p in self.globals.verify()] + [f"local/{p}" for p in self.locals.verify()]
+        row = self.db.execute("PRAGMA integrity_check").fetchone()
+        if not row or row[0] != "ok":
+            problems.append(f"photos.sqlite: {row[0] if row else 'integrity check failed'}")
+        ids = []
+        for i, blob, crc in self.db.execute("SELECT id, fp, fp_crc FROM photos"):
+            ids.append(i)
+            if zlib.crc32(blob) != crc:
+                problems.append(f"photos.sqlite: fingerprint of photo {i} fails its checksum")
+        ids = np.array(sorted(ids), np.int64)
+        for name, b in (("global", self.globals), ("local", self.locals)):
+            live = b.live_ids()
+            if len(np.setdiff1d(ids, live)) or len(np.setdiff1d(live, ids)):
+                problems.append(f"{name}: {len(np.setdiff1d(ids, live))} photos missing, {len(np.setdiff1d(live, ids))} stray")
+        return problems

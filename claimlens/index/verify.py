@@ -1,0 +1,132 @@
+"""Geometric verification: is the query photo a resized / cropped / rotated / mirrored copy of a candidate?
+
+Keypoints are matched (Hamming, ratio test) and a similarity transform (scale, rotation, shift) is fitted
+with RANSAC, for the query as given and for its mirror image. A copy of the same capture fits a similarity
+with many inliers; an unrelated photo does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from .fingerprint import Fingerprint, Keypoints
+
+MIN_INLIERS = 15
+MIN_INLIER_RATIO = 0.25
+RATIO = 0.8
+REPROJ_PX = 3.0
+MIN_SCALE = 0.1  # candidate pixels per query pixel, and its inverse
+MAX_ROTATION = 45.0  # degrees; reused photos are turned a little, if at all
+MIN_CROP = 0.1  # the query must show at least this share of the candidate  # RANSAC threshold in candidate work pixels
+
+
+@dataclass
+class Transform:
+    """How the query relates to the candidate photo (both in original pixels)."""
+
+    inliers: int
+    matches: int
+    mirrored: bool
+    scale: float  # query pixels per candidate pixel
+    rotation: float  # degrees
+    crop: float  # fraction of the candidate's (trimmed) area that the query shows
+
+    @property
+    def score(self) -> float:
+        return self.inliers / max(self.matches, 1)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["score"] = round(self.score, 3)
+        for k in ("scale", "rotation", "crop"):
+            d[k] = round(d[k], 3)
+        return d
+
+
+_matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+
+
+def _trim(fp: Fingerprint, mirrored: bool) -> tuple[int, int, int, int]:
+    t, b, l, r = fp.trim
+    return (t, b, r, l) if mirrored else (t, b, l, r)
+
+
+def _to_original(pts: np.ndarray, fp: Fingerprint, mirrored: bool) -> np.ndarray:
+    """Work-image points to original-photo pixels (undoing the shrink and border trim).
+
+    Points of the mirror view stay in the mirrored photo's frame, so that a similarity fits them."""
+    w, h = fp.keypoints.size
+    t, b, l, r = _trim(fp, mirrored)
+    H, W = fp.shape
+    sx = (W - l - r) / max(w, 1)
+    sy = (H - t - b) / max(h, 1)
+    p = pts.astype(np.float64).copy()
+    p[:, 0] = p[:, 0] * sx + l
+    p[:, 1] = p[:, 1] * sy + t
+    return p
+
+
+def _match(a: Keypoints, b: Keypoints) -> tuple[np.ndarray, np.ndarray]:
+    if len(a.desc) < 2 or len(b.desc) < 2:
+        return np.zeros(0, int), np.zeros(0, int)
+    pairs = _matcher.knnMatch(a.desc, b.desc, k=2)
+    qi, ti = [], []
+    for p in pairs:
+        if len(p) == 2 and p[0].distance < RATIO * p[1].distance and p[0].distance <= 64:
+            qi.append(p[0].queryIdx)
+            ti.append(p[0].trainIdx)
+    return np.array(qi, int), np.array(ti, int)
+
+
+def _crop_fraction(M: np.ndarray, query: Fingerprint, cand: Fingerprint, mirrored: bool) -> float:
+    """Share of the candidate's trimmed area covered by the query photo mapped onto it."""
+    H, W = query.shape
+    t, b, l, r = _trim(query, mirrored)
+    q = np.array([[l, t], [W - r, t], [W - r, H - b], [l, H - b]], np.float64)
+    mapped = (q @ M[:, :2].T + M[:, 2]).astype(np.float32)
+    Hc, Wc = cand.shape
+    tc, bc, lc, rc = cand.trim
+    c = np.array([[lc, tc], [Wc - rc, tc], [Wc - rc, Hc - bc], [lc, Hc - bc]], np.float32)
+    if cv2.contourArea(mapped, oriented=True) < 0:
+        mapped = mapped[::-1].copy()
+    area, _ = cv2.intersectConvexConvex(mapped, c)
+    return float(area) / max(float(cv2.contourArea(c)), 1.0)
+
+
+def verify(query: Fingerprint, cand: Fingerprint, min_inliers: int = MIN_INLIERS) -> Transform | None:
+    """The best similarity between the query (or its mirror) and the candidate, or None."""
+    best = None
+    views = [(False, query.keypoints)]
+    if query.mirror_keypoints is not None:
+        views.append((True, query.mirror_keypoints))
+    cw, ch = cand.keypoints.size
+    Hc, Wc = cand.shape
+    thresh = REPROJ_PX * max((Wc - cand.trim[2] - cand.trim[3]) / max(cw, 1), 1.0)
+    for mirrored, kp in views:
+        qi, ti = _match(kp, cand.keypoints)
+        if len(qi) < min_inliers:
+            continue
+        src = _to_original(kp.pts[qi], query, mirrored)
+        dst = _to_original(cand.keypoints.pts[ti], cand, False)
+        M, mask = cv2.estimateAffinePartial2D(
+            src, dst, method=cv2.RANSAC, ransacReprojThreshold=thresh, maxIters=2000, confidence=0.995
+        )
+        if M is None:
+            continue
+        n_in = int(mask.sum())
+        if n_in < min_inliers or n_in < MIN_INLIER_RATIO * len(qi):
+            continue
+        s = float(np.sqrt(abs(np.linalg.det(M[:, :2]))))
+        rot = float(np.degrees(np.arctan2(M[1, 0], M[0, 0])))
+        if not (MIN_SCALE <= s <= 1 / MIN_SCALE) or abs(rot) > MAX_ROTATION:
+            continue  # degenerate fit on a few clustered points
+        crop = _crop_fraction(M, query, cand, mirrored)
+        if crop < MIN_CROP:
+            continue
+        tr = Transform(n_in, len(qi), mirrored, 1.0 / s, rot, crop)
+        if best is None or tr.inliers > best.inliers:
+            best = tr
+    return best
