@@ -76,13 +76,13 @@ def region_stats(prob: np.ndarray, valid: np.ndarray | None = None, thr: float =
 
 
 def localized_score(prob: np.ndarray, valid: np.ndarray | None = None, min_frac: float = 0.004,
-                    full_frac: float = 0.02, max_frac: float = 0.6) -> tuple[float, dict]:
+                    full_frac: float = 0.02, max_frac: float = 0.6, open_px: int = 1) -> tuple[float, dict]:
     """Image score from a probability map: a compact region that differs from the rest.
 
     Ramps with the largest region's share from min_frac to full_frac, times its mean probability; a
     region covering most of the photo is not 'different from the rest' and is damped.
     """
-    st = region_stats(prob, valid)
+    st = region_stats(prob, valid, open_px=open_px)
     f = st["largest"]
     if f <= 0:
         return 0.0, st

@@ -1,0 +1,58 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+from claimlens.forensics.base import run_detector
+from claimlens.forensics.detectors.copy_move import CopyMove
+from claimlens.forensics.evidence import Evidence
+
+
+def _jpeg(rgb, q=92):
+    b = io.BytesIO()
+    Image.fromarray(rgb).save(b, "JPEG", quality=q)
+    return b.getvalue()
+
+
+def _run(b):
+    return run_detector(CopyMove(), Evidence.from_bytes(b))
+
+
+def test_cloned_patch_source_and_target_are_marked():
+    a = data.astronaut().copy()
+    src, dst, s = (300, 330), (60, 20), 96  # (y, x) corners
+    a[dst[0] : dst[0] + s, dst[1] : dst[1] + s] = a[src[0] : src[0] + s, src[1] : src[1] + s]
+    r = _run(_jpeg(a))
+    assert r.score >= 0.7
+    gt = np.zeros(r.map.shape, bool)
+    for y, x in (src, dst):
+        gt[y : y + s, x : x + s] = True
+    pr = r.map >= 0.5
+    iou = (pr & gt).sum() / max(1, (pr | gt).sum())
+    assert iou >= 0.5, iou
+    assert any(f.code == "cloned_region" for f in r.findings)
+
+
+def test_cloned_patch_in_a_flat_area_by_blocks():
+    rng = np.random.default_rng(3)
+    a = np.clip(128 + rng.normal(0, 6, (300, 400)), 0, 255).astype(np.uint8)  # textured but keypoint-poor
+    a[200:250, 300:360] = a[40:90, 50:110]
+    r = _run(_jpeg(np.dstack([a, a, a]), 95))
+    assert r.score >= 0.5
+
+
+def test_pristine_photos_are_clean(shared_data, coffee):
+    assert _run(_jpeg(coffee)).score < 0.3
+    for p in ["TruFor/test_docker/images/pristine1.jpg", "multiview/crackforest/image/005.jpg",
+              "solidus_products/sample/db/samples/images/solidus_mug_set.png"]:
+        r = run_detector(CopyMove(), Evidence.from_path(shared_data / p))
+        assert not [f for f in r.findings if f.severity in ("high", "critical")], p
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (31, 31), (40, 2000), (2000, 40), (100, 100)])
+def test_odd_and_flat_images(shape):
+    for img in (np.full(shape + (3,), 200, np.uint8), np.random.default_rng(0).integers(0, 255, shape + (3,), dtype=np.uint8)):
+        r = _run(_jpeg(img))
+        assert not r.reason.startswith("internal error"), r.reason
