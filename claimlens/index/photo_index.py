@@ -206,20 +206,6 @@ class PhotoIndex:
         self._mark_clean()
         return n
 
-    def reindex(self) -> int:
-        """Rebuild the search backends from the stored fingerprints (no source photos needed)."""
-        import shutil
-
-        for name in ("global", "local"):
-            shutil.rmtree(self.path / name, ignore_errors=True)
-        self.globals = open_backend(self.path / "global", 64, self.backend_kind)
-        self.locals = open_backend(self.path / "local", 64, self.backend_kind)
-        ids = [r[0] for r in self.db.execute("SELECT id FROM photos ORDER BY id")]
-        for i in range(0, len(ids), 1024):
-            self._index_codes([(j, self._load_fp(j)) for j in ids[i : i + 1024]])
-        self.save()
-        return len(ids)
-
     def save(self) -> None:
         self.globals.save()
         self.locals.save()
