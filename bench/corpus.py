@@ -343,8 +343,14 @@ def generate(seed: int = 0, n: int = 200, sources: str = "all") -> Iterator[Case
         yield _make_case(f"s{seed}-{i:04d}-{kind}", kind, rng, listing, pairs, counters)
 
 
+def product(name: str) -> str:
+    """Photos of one product share this key (solidus_bottles_1.png and _2.png show the same bottle)."""
+    return re.sub(r"_\d+$", "", Path(name.split(":", 1)[-1]).stem)
+
+
 def _other(listing, rng, not_name):
-    choices = [p for p in listing if p.name != not_name]
+    """A photo of another product: an honest 'unrelated' reference."""
+    choices = [p for p in listing if product(p.name) != product(not_name)]
     return choices[int(rng.integers(0, len(choices)))]
 
 
