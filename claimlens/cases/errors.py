@@ -1,0 +1,41 @@
+"""Domain errors; each carries the HTTP status the API answers with."""
+
+
+class DomainError(Exception):
+    status = 400
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+class Invalid(DomainError):
+    status = 422
+
+
+class NotFound(DomainError):
+    status = 404
+
+
+class Forbidden(DomainError):
+    status = 403
+
+
+class IllegalTransition(DomainError):
+    status = 409
+
+
+class DeadlinePassed(DomainError):
+    status = 409
+
+
+class Conflict(DomainError):
+    status = 409
+
+
+class TooLarge(DomainError):
+    status = 413
+
+
+class UnsupportedType(DomainError):
+    status = 415

@@ -1,0 +1,75 @@
+"""Personal data at rest: AES-256-GCM under a key ring (key id stored with each ciphertext), and keyed hashes."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ..cases.identity import keyed_hash
+
+PREFIX = "v1"
+
+
+class KeyError_(Exception):
+    pass
+
+
+class KeyRing:
+    """keys: 'kid:base64key,kid:base64key' - the first is current; the others still decrypt."""
+
+    def __init__(self, spec: str):
+        self.keys: dict[str, AESGCM] = {}
+        self.current: str | None = None
+        for part in spec.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            kid, _, b64 = part.partition(":")
+            raw = base64.b64decode(b64)
+            if len(raw) not in (16, 24, 32) or not kid or "$" in kid:
+                raise ValueError(f"data key {kid!r} must be 16/24/32 bytes, base64")
+            self.keys[kid] = AESGCM(raw)
+            self.current = self.current or kid
+        if self.current is None:
+            raise ValueError("no data key configured")
+
+    def encrypt(self, plaintext: str | None, aad: str) -> str | None:
+        if plaintext is None:
+            return None
+        nonce = os.urandom(12)
+        ct = self.keys[self.current].encrypt(nonce, plaintext.encode(), aad.encode())
+        return f"{PREFIX}${self.current}${base64.b64encode(nonce + ct).decode()}"
+
+    def key_id(self, token: str) -> str:
+        return token.split("$")[1]
+
+    def decrypt(self, token: str | None, aad: str) -> str | None:
+        if token is None:
+            return None
+        try:
+            prefix, kid, b64 = token.split("$")
+        except ValueError:
+            raise KeyError_("malformed ciphertext") from None
+        if prefix != PREFIX or kid not in self.keys:
+            raise KeyError_(f"no key {kid!r} to decrypt with")
+        raw = base64.b64decode(b64)
+        try:
+            return self.keys[kid].decrypt(raw[:12], raw[12:], aad.encode()).decode()
+        except InvalidTag:
+            raise KeyError_("ciphertext does not authenticate (altered, or wrong key)") from None
+
+    def needs_rotation(self, token: str | None) -> bool:
+        return token is not None and self.key_id(token) != self.current
+
+
+class Hasher:
+    """Keyed hash for search: equal normalised identifiers give equal hashes, guessing needs the key."""
+
+    def __init__(self, key_b64: str):
+        self.key = base64.b64decode(key_b64)
+
+    def __call__(self, kind: str, value: str | None) -> str | None:
+        return None if not value else keyed_hash(self.key, kind, value)

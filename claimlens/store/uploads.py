@@ -1,0 +1,62 @@
+"""Checking uploaded files: what they are (by content, not by name) and whether they are within limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from ..cases.errors import Invalid, TooLarge, UnsupportedType
+from ..cases.media import probe_video
+from ..forensics.image import SUPPORTED_FORMATS
+from .blobs import BlobStore, StoredFile
+
+Image.MAX_IMAGE_PIXELS = None  # we check the header ourselves
+
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif",
+                 "TIFF": "image/tiff", "BMP": "image/bmp", "HEIF": "image/heif", "AVIF": "image/avif",
+                 "MPO": "image/jpeg"}
+
+
+@dataclass
+class Ingested:
+    file: StoredFile
+    kind: str  # photo or video
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+
+    @property
+    def sha256(self) -> str:
+        return self.file.sha256
+
+
+def ingest(blobs: BlobStore, fileobj, filename: str, *, max_bytes: int, max_pixels: int,
+           max_video_seconds: float, allow_video: bool = True) -> Ingested:
+    """Store the stream (content-addressed) and classify it; raise a 4xx domain error for bad files."""
+    f = blobs.put_stream(fileobj, max_bytes=max_bytes, filename=filename)
+    if f.size == 0:
+        raise Invalid(f"{filename or 'file'} is empty")
+    try:
+        with Image.open(f.path) as im:
+            fmt = (im.format or "").upper()
+            w, h = im.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        fmt = None
+    if fmt is not None:
+        if fmt not in SUPPORTED_FORMATS:
+            raise UnsupportedType(f"{filename}: unsupported image type {fmt}")
+        if w * h > max_pixels:
+            raise TooLarge(f"{filename}: {w}x{h} = {w * h / 1e6:.1f} MP exceeds the limit of {max_pixels / 1e6:.1f} MP")
+        return Ingested(f, "photo", CONTENT_TYPES.get(fmt, "application/octet-stream"), w, h)
+    if not allow_video:
+        raise UnsupportedType(f"{filename}: not a photo (JPEG, PNG, WebP, HEIC, ...)")
+    try:
+        info = probe_video(f.path)
+    except Invalid:
+        raise UnsupportedType(f"{filename}: neither a photo nor a video we can read") from None
+    if info["duration"] and info["duration"] > max_video_seconds:
+        raise TooLarge(f"{filename}: video is {info['duration']:.0f} s, the limit is {max_video_seconds:.0f} s")
+    if (info["width"] or 0) * (info["height"] or 0) > max_pixels:
+        raise TooLarge(f"{filename}: video frames exceed the pixel limit")
+    return Ingested(f, "video", "video/" + (info["codec"] or "unknown"), info["width"], info["height"])
