@@ -102,6 +102,16 @@ def test_editor_software_is_medium(coffee, software, editor):
     assert f.severity == "medium" and f.details["editor"] == editor
 
 
+def test_png_software_chunk_names_editor(coffee):
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Software", "GIMP 2.10")
+    b = io.BytesIO()
+    Image.fromarray(coffee).save(b, "PNG", pnginfo=info)
+    assert codes(run(b.getvalue()))["exif_editor_software"] == "medium"
+
+
 @pytest.mark.parametrize("tag,value", [("Make", "Google AI"), ("Software", "Midjourney v6"), ("Model", "DALL-E 3")])
 def test_ai_maker_is_critical(coffee, tag, value):
     r = run(jpeg_bytes(coffee, exif=make_exif(**{tag: value})))

@@ -153,6 +153,8 @@ class ExifDetector(Detector):
                 )
                 break
 
+        if not software:  # PNG files name their software in a text chunk instead
+            software = text_value(evidence.text_chunks.get("Software"))
         kind = classify_software(software)
         if kind and kind[0] == "editor":
             findings.append(
