@@ -1,0 +1,300 @@
+"""Photo-only forensics benchmark: image-level AUC, pixel F1/IoU, time per image; one table per data set.
+
+python -m bench.forensics               evaluation (data from CLAIMLENS_SHARED_DATA, default ../shared/data)
+python -m bench.forensics --calibrate   fit the fusion's trace calibration on the calibration split
+
+Every registered photo-only detector (needs_references False) runs through claimlens.forensics.analyze;
+each row is one detector's score/map, the last row the fusion (risk, fused map).
+
+Data sets (negatives = real pristine photos, never used for calibration):
+  real_tampered/native   CASIA v2 + IML-ViT tampered (masks) vs TruFor pristine, c2pa-rs plain photos and
+                         the even-indexed multiview photos, files as they are. Shortcut warning: positives
+                         are mostly TIFF, negatives JPEG; the next table removes that.
+  real_tampered/jpeg90   the same images, every one (positives and negatives) decoded and re-encoded as
+                         JPEG quality 90 without metadata, sizes unchanged: like with like.
+  trufor                 TruFor pristine (JPEG) vs tampered (PNG); 4 images, no masks.
+  ai_generated           ComfyUI outputs, CNNDetection fake, c2pa-rs ocsp.jpg vs real photos.
+  corpus/no_reference    bench.corpus (seed 0) damage painted on independent photos vs clean ones (masks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from claimlens.forensics.analyze import analyze
+from claimlens.forensics.base import load_detectors
+from claimlens.forensics.evidence import Evidence
+
+ROOT = Path(__file__).resolve().parents[1]
+FUSION = "FUSION"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("CLAIMLENS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def photo_only() -> list[str]:
+    return sorted(n for n, cls in load_detectors().items() if not cls.needs_references)
+
+
+# Metrics -------------------------------------------------------------------------------------
+def auc(pos, neg) -> float:
+    p, n = np.asarray(pos, float), np.asarray(neg, float)
+    if not len(p) or not len(n):
+        return float("nan")
+    return float((p[:, None] > n[None, :]).mean() + 0.5 * (p[:, None] == n[None, :]).mean())
+
+
+def f1_iou(pred: np.ndarray | None, truth: np.ndarray) -> tuple[float, float]:
+    if pred is None:
+        return 0.0, 0.0
+    p = pred >= 0.5
+    tp = float((p & truth).sum())
+    fp, fn = float((p & ~truth).sum()), float((~p & truth).sum())
+    f1 = 2 * tp / max(1.0, 2 * tp + fp + fn)
+    return f1, tp / max(1.0, tp + fp + fn)
+
+
+# Data ----------------------------------------------------------------------------------------
+def _mask(path: Path) -> np.ndarray:
+    m = np.asarray(Image.open(path).convert("L"))
+    return m > 127
+
+
+def real_tampered(d: Path) -> list[tuple[str, Path, Path]]:
+    out = []
+    for p in sorted((d / "casia2groundtruth" / "Samples").glob("Tp_*")):
+        if p.stem.endswith("_gt"):
+            continue
+        out.append((p.name, p, p.with_name(p.stem + "_gt.png")))
+    base = d / "IML-ViT" / "images" / "sample_iml_dataset"
+    for p in sorted((base / "Tp").glob("*")):
+        out.append((p.name, p, base / "Gt" / (p.stem + "_gt.png")))
+    return [t for t in out if t[2].exists()]
+
+
+def multiview_photos(d: Path) -> list[Path]:
+    seen = []
+    with open(d / "multiview" / "pairs.csv") as fh:
+        for row in csv.DictReader(fh):
+            for k in ("image_a", "image_b"):
+                p = d / "multiview" / row[k]
+                if p not in seen:
+                    seen.append(p)
+    return seen
+
+
+def pristine(d: Path, half: int = 0, limit: int = 30) -> list[Path]:
+    """Real pristine photos; half=0 (even multiview indices) for evaluation, 1 for calibration."""
+    fixed = [d / "TruFor/test_docker/images/pristine1.jpg", d / "TruFor/test_docker/images/pristine2.jpg"]
+    fixed += [d / "c2pa-rs/sdk/tests/fixtures" / f for f in ("IMG_0003.jpg", "P1000827.jpg", "earth_apollo17.jpg", "no_manifest.jpg")]
+    mv = multiview_photos(d)[half::2]
+    step = max(1, len(mv) // limit)
+    return ([p for p in fixed if p.exists()] if half == 0 else []) + mv[::step][:limit]
+
+
+def reencode(data: bytes, quality: int = 90) -> bytes:
+    im = Image.open(io.BytesIO(data)).convert("RGB")
+    b = io.BytesIO()
+    im.save(b, "JPEG", quality=quality)
+    return b.getvalue()
+
+
+# Running -------------------------------------------------------------------------------------
+def run_one(data: bytes, name: str, names: list[str]) -> dict:
+    ev = Evidence.from_bytes(data, name)
+    t0 = time.perf_counter()
+    a = analyze(ev, only=names)
+    total = time.perf_counter() - t0
+    rows = {}
+    for r in a.results:
+        rows[r.detector] = (0.0 if (r.score is None or not r.applicable) else r.score, r.map if r.applicable else None, r.seconds)
+    rows[FUSION] = (a.risk, a.fused.map, total)
+    return rows
+
+
+def evaluate(items, names) -> dict:
+    """items: (name, bytes, label, mask or None). Returns per-detector metrics."""
+    per = {n: {"pos": [], "neg": [], "f1": [], "iou": [], "t": []} for n in names + [FUSION]}
+    for name, data, label, mask in items:
+        try:
+            rows = run_one(data, name, names)
+        except Exception as exc:  # an unreadable file is reported, not fatal
+            print(f"  skip {name}: {exc}", file=sys.stderr)
+            continue
+        for n, (s, m, t) in rows.items():
+            if n not in per:
+                continue
+            per[n]["pos" if label else "neg"].append(s)
+            per[n]["t"].append(t)
+            if label and mask is not None:
+                if m is not None and m.shape != mask.shape:
+                    import cv2
+
+                    m = cv2.resize(m, (mask.shape[1], mask.shape[0]))
+                f1, iou = f1_iou(m, mask)
+                per[n]["f1"].append(f1)
+                per[n]["iou"].append(iou)
+    return per
+
+
+def print_table(title: str, per: dict, note: str = "") -> None:
+    any_n = next(iter(per.values()))
+    print(f"\n## {title}  ({len(any_n['pos'])} positives, {len(any_n['neg'])} negatives){'  ' + note if note else ''}")
+    print(f"{'detector':<18} {'AUC':>6} {'pixF1':>6} {'pixIoU':>6} {'ms/img':>7}")
+    for n, v in per.items():
+        f1 = f"{np.mean(v['f1']):.3f}" if v["f1"] else "   -"
+        iou = f"{np.mean(v['iou']):.3f}" if v["iou"] else "   -"
+        print(f"{n:<18} {auc(v['pos'], v['neg']):>6.3f} {f1:>6} {iou:>6} {1000 * np.mean(v['t']) if v['t'] else 0:>7.0f}")
+
+
+def datasets(d: Path, corpus_n: int):
+    neg = [(p.name, p.read_bytes(), 0, None) for p in pristine(d, 0)]
+    pos = [(n, p.read_bytes(), 1, _mask(m)) for n, p, m in real_tampered(d)]
+    yield "real_tampered/native", pos + neg, "positives mostly TIFF, negatives JPEG"
+    yield "real_tampered/jpeg90", [(n, reencode(b), lab, m) for n, b, lab, m in pos + neg], "all re-encoded JPEG q90"
+    tf = d / "TruFor/test_docker/images"
+    if tf.is_dir():
+        yield "trufor", [(p.name, p.read_bytes(), int(p.name.startswith("tampered")), None) for p in sorted(tf.glob("*.*g"))], ""
+    ai = sorted((d / "comfyui_examples").rglob("*.png"))
+    ai = [p for p in ai if "yosemite_inpaint_example" not in p.name]
+    ai += [d / "CNNDetection/examples/fake.png", d / "c2pa-rs/sdk/tests/fixtures/ocsp.jpg"]
+    real = [d / "CNNDetection/examples/real.png"] + pristine(d, 0, limit=16)
+    yield "ai_generated", [(p.name, p.read_bytes(), 1, None) for p in ai if p.exists()] + \
+        [(p.name, p.read_bytes(), 0, None) for p in real if p.exists()], ""
+    try:
+        from bench.corpus import generate
+    except ImportError:
+        return
+    items = []
+    for c in generate(seed=0, n=corpus_n):
+        if c.transform != "no_reference" and not c.case_id.endswith(("no_reference_edited", "no_reference_clean")):
+            continue
+        items.append((c.case_id, c.claim, int(c.edited), c.mask if c.edited else None))
+    yield "corpus/no_reference", items, "damage painted on independent photos"
+
+
+# Calibration ---------------------------------------------------------------------------------
+def _jpeg_bytes(rgb: np.ndarray, q: int) -> bytes:
+    b = io.BytesIO()
+    Image.fromarray(rgb).save(b, "JPEG", quality=int(q))
+    return b.getvalue()
+
+
+def _png_bytes(rgb: np.ndarray) -> bytes:
+    b = io.BytesIO()
+    Image.fromarray(rgb).save(b, "PNG")
+    return b.getvalue()
+
+
+def calibration_items(d: Path, limit: int = 24):
+    """The calibration split: scikit-image photos and the odd-indexed half of the multiview photos.
+
+    Per photo: one clean re-save (label 0) and three forgeries (label 1): painted damage (bench.damage),
+    a splice from another photo, a copy-moved patch; each saved as JPEG (quality 70-95) or PNG.
+    """
+    from skimage import data as skd
+
+    from bench.damage import BLENDS, DAMAGES, edit
+
+    bases = [getattr(skd, n)() for n in ("coffee", "chelsea", "astronaut", "rocket")]
+    for p in pristine(d, 1, limit=limit):
+        try:
+            bases.append(np.asarray(Image.open(p).convert("RGB")))
+        except Exception:
+            continue
+    bases = [b for b in bases if min(b.shape[:2]) >= 128]
+    for i, rgb in enumerate(bases):
+        rng = np.random.default_rng([11, i])
+        h, w = rgb.shape[:2]
+
+        def save(img):
+            return _png_bytes(img) if rng.random() < 0.25 else _jpeg_bytes(img, rng.integers(70, 96))
+
+        yield f"clean{i}", save(rgb), 0
+        try:
+            painted, _ = edit(rgb, DAMAGES[i % len(DAMAGES)], BLENDS[i % len(BLENDS)], rng)
+            yield f"painted{i}", save(painted), 1
+        except Exception:
+            pass
+        other = bases[(i + 1) % len(bases)]
+        other = np.asarray(Image.open(io.BytesIO(_jpeg_bytes(other, rng.integers(50, 90)))).convert("RGB"))
+        s = int(min(h, w, *other.shape[:2]) * rng.uniform(0.2, 0.35))
+        y, x = rng.integers(0, h - s), rng.integers(0, w - s)
+        oy, ox = rng.integers(0, other.shape[0] - s), rng.integers(0, other.shape[1] - s)
+        sp = rgb.copy()
+        sp[y : y + s, x : x + s] = other[oy : oy + s, ox : ox + s]
+        yield f"splice{i}", save(sp), 1
+        cm = rgb.copy()
+        y2, x2 = rng.integers(0, h - s), rng.integers(0, w - s)
+        cm[y2 : y2 + s, x2 : x2 + s] = rgb[y : y + s, x : x + s]
+        yield f"copymove{i}", save(cm), 1
+
+
+def calibrate(d: Path) -> dict:
+    """Fit the fusion's logistic trace model (L2, non-negative weights) on the calibration split."""
+    from scipy.optimize import minimize
+
+    from claimlens.forensics.fusion import CALIBRATION
+
+    names = list(CALIBRATION["weights"])
+    X, y = [], []
+    for name, data, label in calibration_items(d):
+        rows = run_one(data, name, names)
+        X.append([rows[k][0] for k in names])
+        y.append(label)
+    X, y = np.asarray(X), np.asarray(y, float)
+    lam = 0.01
+    sw = np.where(y == 1, 0.5 / max(1, y.sum()), 0.5 / max(1, (1 - y).sum()))  # balanced classes: prior 1/2
+
+    def loss(wb):
+        z = X @ wb[:-1] + wb[-1]
+        return float(np.sum(sw * (np.logaddexp(0, z) - y * z)) + lam * np.sum(wb[:-1] ** 2))
+
+    res = minimize(loss, np.zeros(X.shape[1] + 1), method="L-BFGS-B",
+                   bounds=[(0, None)] * X.shape[1] + [(None, None)])
+    w = res.x
+    print(f"calibration split: {int(y.sum())} forged, {int((1 - y).sum())} clean")
+    for k, v in zip(names, X.T):
+        print(f"  {k:<16} AUC {auc(v[y == 1], v[y == 0]):.3f}")
+    z = X @ w[:-1] + w[-1]
+    print(f"  fused logistic   AUC {auc(z[y == 1], z[y == 0]):.3f}")
+    out = {"bias": round(float(w[-1]), 3), "weights": {k: round(float(v), 3) for k, v in zip(names, w[:-1])}}
+    print("CALIBRATION =", out)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calibrate", action="store_true")
+    ap.add_argument("--corpus-n", type=int, default=200)
+    ap.add_argument("--only", nargs="*", help="data set names to run")
+    args = ap.parse_args(argv)
+    d = data_dir()
+    if not d.is_dir():
+        print(f"shared data not found at {d}", file=sys.stderr)
+        return 1
+    if args.calibrate:
+        calibrate(d)
+        return 0
+    names = photo_only()
+    print(f"photo-only detectors: {', '.join(names)}")
+    for title, items, note in datasets(d, args.corpus_n):
+        if args.only and title not in args.only:
+            continue
+        print_table(title, evaluate(items, names), note)
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
