@@ -41,7 +41,6 @@ class DecodedImage:
     exif: dict = field(default_factory=dict)  # tag name -> value (base IFD, Exif IFD, GPS)
     exif_raw: bytes | None = None
     quantization: dict[int, list[int]] | None = None  # JPEG tables as stored (zigzag order)
-    thumbnail: bytes | None = None  # embedded EXIF thumbnail (JPEG bytes)
 
 
 def decode(data: bytes, name: str = "<bytes>", max_pixels: int | None = None) -> DecodedImage:
@@ -89,7 +88,7 @@ def decode(data: bytes, name: str = "<bytes>", max_pixels: int | None = None) ->
     except Exception:
         pass
     rgb, alpha = _to_rgb(im)
-    exif, thumb = _read_exif(exif_obj)
+    exif = _read_exif(exif_obj)
     return DecodedImage(
         rgb=rgb,
         format=fmt,
@@ -102,7 +101,6 @@ def decode(data: bytes, name: str = "<bytes>", max_pixels: int | None = None) ->
         exif=exif,
         exif_raw=info.get("exif"),
         quantization={int(k): list(v) for k, v in quant.items()} if quant else None,
-        thumbnail=thumb,
     )
 
 
@@ -138,11 +136,10 @@ _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
 
 
-def _read_exif(exif) -> tuple[dict, bytes | None]:
+def _read_exif(exif) -> dict:
     from PIL.ExifTags import GPSTAGS, TAGS
 
     out: dict = {}
-    thumb = None
     try:
         for tag, value in exif.items():
             out[TAGS.get(tag, str(tag))] = value
@@ -151,16 +148,6 @@ def _read_exif(exif) -> tuple[dict, bytes | None]:
         gps = exif.get_ifd(_GPS_IFD)
         if gps:
             out["GPSInfo"] = {GPSTAGS.get(k, str(k)): v for k, v in gps.items()}
-        ifd1 = exif.get_ifd(0x0001) if hasattr(exif, "get_ifd") else {}
-        raw = exif.tobytes() if hasattr(exif, "tobytes") else None
-        if ifd1 and raw:
-            off, length = ifd1.get(0x0201), ifd1.get(0x0202)
-            if off and length:
-                # offsets in IFD1 are relative to the TIFF header, which follows "Exif\0\0"
-                base = 6 if raw.startswith(b"Exif\x00\x00") else 0
-                blob = raw[base + off : base + off + length]
-                if blob.startswith(b"\xff\xd8"):
-                    thumb = blob
     except Exception:
         pass
-    return out, thumb
+    return out

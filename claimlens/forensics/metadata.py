@@ -215,6 +215,14 @@ EDITOR_SOFTWARE = [
     ("Windows Photo Editor", r"photo editor"),
 ]
 
+# Raw developers: every camera photo of a shop passes through them; colour work, not painting.
+RAW_DEVELOPERS = {"Adobe Lightroom", "Capture One"}
+
+
+def editor_severity(name: str) -> str:
+    return "low" if name in RAW_DEVELOPERS else "medium"
+
+
 _AI_RE = [(n, re.compile(p, re.I)) for n, p in AI_SOFTWARE]
 _EDITOR_RE = [(n, re.compile(p, re.I)) for n, p in EDITOR_SOFTWARE]
 

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..base import Detector, DetectorResult, register
-from ..metadata import classify_software, exif_ifd1_thumbnail, image_from_bytes, score_of, text_value
+from ..metadata import classify_software, editor_severity, exif_ifd1_thumbnail, image_from_bytes, score_of, text_value
 
 # Thumbnail comparison at thumbnail size, on brightness-matched grey levels (0-255).
 THUMB_CELL = 8  # cells of 8x8 thumbnail pixels
@@ -160,7 +160,7 @@ class ExifDetector(Detector):
             findings.append(
                 self.finding(
                     "exif_editor_software",
-                    "medium",
+                    editor_severity(kind[1]),
                     f"The photo was last saved by editing software ({kind[1]}). Editing is not proof of forgery, "
                     "but the picture may have been changed after it was taken.",
                     software=software[:200],
@@ -209,7 +209,7 @@ class ExifDetector(Detector):
         return DetectorResult(self.name, findings=findings, score=score_of(findings))
 
     def _thumbnail(self, evidence) -> list:
-        blob = evidence.image.thumbnail or exif_ifd1_thumbnail(evidence.image.exif_raw)
+        blob = exif_ifd1_thumbnail(evidence.image.exif_raw)
         if not blob:
             return []
         thumb = image_from_bytes(blob)

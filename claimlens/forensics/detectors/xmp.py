@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..base import Detector, DetectorResult, register
-from ..metadata import classify_software, classify_source_type, parse_xmp, score_of, xmp_history
+from ..metadata import classify_software, classify_source_type, editor_severity, parse_xmp, score_of, xmp_history
 
 SOURCE_CODES = {
     "ai_generated": "xmp_ai_generated",
@@ -73,7 +73,7 @@ class XmpDetector(Detector):
                 tool=ai[0][0][:200], **details))
         if editors:
             findings.append(self.finding(
-                "xmp_editor", "medium",
+                "xmp_editor", editor_severity(editors[0][1]),
                 f"The photo's metadata says it was saved by editing software ({editors[0][1]}). Editing is not "
                 "proof of forgery, but the picture may have been changed after it was taken.",
                 editor=editors[0][1], **details))
