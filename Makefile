@@ -24,6 +24,7 @@ $(TEST_STAMP): $(STAMP)
 install: $(STAMP)
 
 install-test: $(TEST_STAMP)
+	@bash scripts/ensure-fonts.sh || echo "no CJK font available: visible-label tests that draw Chinese text will be skipped"
 	@bash scripts/ensure-browser.sh || echo "chromium not available: browser tests will be skipped"
 
 demo: $(STAMP)
