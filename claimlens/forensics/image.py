@@ -40,7 +40,7 @@ class DecodedImage:
     info: dict = field(default_factory=dict)  # Pillow's info (text chunks, icc, xmp, exif bytes)
     exif: dict = field(default_factory=dict)  # tag name -> value (base IFD, Exif IFD, GPS)
     exif_raw: bytes | None = None
-    quantization: dict[int, list[int]] | None = None  # JPEG tables as stored (zigzag order)
+    quantization: dict[int, list[int]] | None = None  # JPEG tables, natural (row-major) order
 
 
 def decode(data: bytes, name: str = "<bytes>", max_pixels: int | None = None) -> DecodedImage:
