@@ -60,7 +60,7 @@ def _load_engine():
 # thin "I" next to CJK characters or at the end of a line.
 _AI = r"a[il1|!]"
 _START = r"(?<![a-z0-9])"
-_CJK_FIX = str.maketrans({"戍": "成", "城": "成", "仓": "创", "台": "合"})
+_CJK_FIX = str.maketrans({"戍": "成", "城": "成", "仓": "创", "台": "合", "含": "合"})
 LABEL_PATTERNS = [
     re.compile(p)
     for p in (
@@ -71,6 +71,7 @@ LABEL_PATTERNS = [
         _START + r"aigc(?![a-z])",
         _START + r"(" + _AI + r"|a) ?(生成|合成|创作|制作|绘制)",
         r"人工智能 ?(生成|合成|创作)",
+        r"由 ?(" + _AI + r"|a) ?生",
         r"[工王土]智能 ?(生成|合成|创作)",
     )
 ]
@@ -91,12 +92,22 @@ def is_ai_label(text: str) -> bool:
 # Geometry ---------------------------------------------------------------------------------
 
 
+def _side(a: float, b: float, size: float, low: str, high: str) -> str:
+    """Which side a span [a, b] of an axis of `size` keeps to: low, high or ''."""
+    gap_low, gap_high = a / size, (size - b) / size
+    if gap_low < 0.15 and gap_low < 0.5 * gap_high:
+        return low
+    if gap_high < 0.15 and gap_high < 0.5 * gap_low:
+        return high
+    c = (a + b) / 2 / size
+    return low if c < 1 / 3 else high if c > 2 / 3 else ""
+
+
 def position_name(box, width: int, height: int) -> str:
     """Where a box [x0, y0, x1, y1] sits: a corner, an edge centre, or 'center'."""
     x0, y0, x1, y1 = box
-    cx, cy = (x0 + x1) / 2 / width, (y0 + y1) / 2 / height
-    v = "top" if cy < 1 / 3 else "bottom" if cy > 2 / 3 else ""
-    h = "left" if cx < 1 / 3 else "right" if cx > 2 / 3 else ""
+    v = _side(y0, y1, height, "top", "bottom")
+    h = _side(x0, x1, width, "left", "right")
     return "-".join(p for p in (v, h) if p) or "center"
 
 
