@@ -31,7 +31,9 @@ from .verify import Transform, verify
 GLOBAL_RADIUS = 12  # pHash bits
 LOCAL_RADIUS = 10  # bits of a 64-bit local code
 LOCAL_K = 4  # neighbours per local code
-MAX_CANDIDATES = 10  # photos verified per query
+MAX_CANDIDATES = 8  # photos verified per query
+MIN_VOTES = 2  # local codes a photo must share with the query to be verified (unless its pHash is near)
+LOCAL_FAISS = {"nhash": 3, "nflip": 1}  # multi-index hashing: 3 x 21-bit keys, probes 1 bit away
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS photos (
@@ -74,7 +76,7 @@ def _fingerprint(photo, query: bool) -> Fingerprint:
 class PhotoIndex:
     """Open (or create) an index folder. backend: "numpy" (embedded brute force) or "faiss" (ANN)."""
 
-    def __init__(self, path, backend: str = "numpy", check: bool = True):
+    def __init__(self, path, backend: str = "numpy", check: bool = True, local_opts: dict | None = None):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path / "photos.sqlite", isolation_level=None)
@@ -89,7 +91,9 @@ class PhotoIndex:
         if not stored:
             self._set_state("backend", backend)
         self.globals: Backend = open_backend(self.path / "global", 64, self.backend_kind, check=check)
-        self.locals: Backend = open_backend(self.path / "local", 64, self.backend_kind, check=check)
+        # local codes are many per photo: longer hash keys keep FAISS buckets small
+        opts = LOCAL_FAISS if self.backend_kind != "numpy" else {}
+        self.locals: Backend = open_backend(self.path / "local", 64, self.backend_kind, check=check, **(local_opts or opts))
         self.repaired = self._reconcile()
 
     # State ------------------------------------------------------------------------------------
@@ -264,7 +268,7 @@ class PhotoIndex:
                 for i in set(int(v) for v in row if v >= 0):  # one vote per query code and photo
                     if i not in exclude:
                         votes[i] += 1
-        ranked = sorted(set(gdist) | set(votes), key=lambda i: (i not in gdist, -votes[i], gdist.get(i, 99)))
+        ranked = sorted(set(gdist) | {i for i, v in votes.items() if v >= MIN_VOTES}, key=lambda i: (i not in gdist, -votes[i], gdist.get(i, 99)))
         return [(i, gdist.get(i), votes[i]) for i in ranked[:MAX_CANDIDATES]]
 
     def search(self, photo, k: int = 5, exclude_ids=()) -> list[Match]:

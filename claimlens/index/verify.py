@@ -33,6 +33,7 @@ class Transform:
     scale: float  # query pixels per candidate pixel
     rotation: float  # degrees
     crop: float  # fraction of the candidate's (trimmed) area that the query shows
+    residual: float = 0.0  # median inlier error, candidate work pixels
 
     @property
     def score(self) -> float:
@@ -41,7 +42,7 @@ class Transform:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["score"] = round(self.score, 3)
-        for k in ("scale", "rotation", "crop"):
+        for k in ("scale", "rotation", "crop", "residual"):
             d[k] = round(d[k], 3)
         return d
 
@@ -126,7 +127,8 @@ def verify(query: Fingerprint, cand: Fingerprint, min_inliers: int = MIN_INLIERS
         crop = _crop_fraction(M, query, cand, mirrored)
         if crop < MIN_CROP:
             continue
-        tr = Transform(n_in, len(qi), mirrored, 1.0 / s, rot, crop)
+        res = np.linalg.norm(src @ M[:, :2].T + M[:, 2] - dst, axis=1)[mask.ravel() > 0] / (thresh / REPROJ_PX)
+        tr = Transform(n_in, len(qi), mirrored, 1.0 / s, rot, crop, float(np.median(res)))
         if best is None or tr.inliers > best.inliers:
             best = tr
     return best
