@@ -336,7 +336,7 @@ def generate(seed: int = 0, n: int = 200, sources: str = "all") -> Iterator[Case
     if not listing:
         raise FileNotFoundError("no source photos")
     start = int(np.random.default_rng([seed, 7]).integers(0, 1000))
-    counters = {"forged": start, "genuine": start * 3}
+    counters = {"forged": start, "genuine": start * 3, "no_reference": start * 5}
     for i in range(n):
         rng = np.random.default_rng([seed, i])
         kind = PATTERN[i % len(PATTERN)]
@@ -385,9 +385,11 @@ def _make_case(case_id, kind, rng, listing, pairs, counters) -> Case:
 
     # no_reference: an independent photo (the buyer's own), with or without damage painted in
     edited = kind == "no_reference_edited"
-    j = counters["forged"] if edited else counters["genuine"]
-    damage = DAMAGES[(j * 3) % len(DAMAGES)] if edited else None
-    blend = BLENDS[(j * 3 + 1) % len(BLENDS)] if edited else None
+    damage = blend = None
+    if edited:
+        j = counters["no_reference"]
+        counters["no_reference"] += 1
+        damage, blend = DAMAGES[j % len(DAMAGES)], BLENDS[j % len(BLENDS)]
     if pairs and rng.random() < 0.75:
         a, b = pairs[int(rng.integers(0, len(pairs)))]
         photo = a

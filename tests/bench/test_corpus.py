@@ -50,6 +50,8 @@ def test_every_transform_damage_and_blend_appears(small_corpus):
     # each transform family has forged cases, and unedited ones exist too
     assert {family(c.transform) for c in small_corpus if c.edited} >= set(TRANSFORMS)
     assert any(not c.edited for c in small_corpus)
+    noref = [c for c in small_corpus if c.transform == "no_reference" and c.edited]
+    assert {c.blend for c in noref} == set(BLENDS)
 
 
 def test_case_fields_are_consistent(small_corpus):
