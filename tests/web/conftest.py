@@ -65,7 +65,7 @@ def _free_port() -> int:
 def _env(data_dir: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMLENS_")}
     env.update(CLAIMLENS_DATA_DIR=str(data_dir), CLAIMLENS_DETECTORS=DETECTORS, CLAIMLENS_JOB_WORKERS="1",
-               CLAIMLENS_ANALYSIS_DELAY_S="1.0", CLAIMLENS_AUTO_APPROVE="1", PYTHONUNBUFFERED="1")
+               CLAIMLENS_ANALYSIS_DELAY_S="0.8", CLAIMLENS_AUTO_APPROVE="1", PYTHONUNBUFFERED="1")
     return env
 
 
@@ -135,7 +135,7 @@ def demo_photos(tmp: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="session")
-def console(tmp_path_factory) -> Console:
+def console(tmp_path_factory, request) -> Console:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing")
     tmp = tmp_path_factory.mktemp("console")
@@ -149,6 +149,7 @@ def console(tmp_path_factory) -> Console:
          "--port", str(port), "--log-level", "warning"],
         cwd=ROOT, env=_env(data_dir), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    request.getfixturevalue("browser")  # start Chromium while the server boots
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -174,14 +175,23 @@ def console(tmp_path_factory) -> Console:
         log.close()
 
 
+_sessions: dict[str, list] = {}
+
+
 def login(context, console: Console, username: str):
-    """A page of `context` logged in as username (through the log-in form)."""
+    """A page of `context` logged in as username, on the user's home page. The first log-in of each user goes
+    through the form; later ones reuse its session cookie (password hashing is slow on purpose)."""
     page = context.new_page()
+    if username in _sessions:
+        context.add_cookies(_sessions[username])
+        page.goto(console.url + "/console/")
+        return page
     page.goto(console.url + "/console/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     with page.expect_navigation():
         page.click("#login-form button[type=submit]")
+    _sessions[username] = [c for c in context.cookies() if c["name"] == "claimlens_session"]
     return page
 
 

@@ -93,6 +93,9 @@ def test_forged_claim_from_filing_to_report(console, new_context, tmp_path):
     expect(reuse).to_have_attribute("href", f"/console/claims/{console.ids['seed_claim']}")
     expect(reviewer.locator("#credit")).to_contain_text("Reused photos")
     expect(reviewer.locator("#timeline")).to_contain_text("This is our listing photo")
+    packing = reviewer.locator("#packing img")  # the merchant's evidence sent with the answer
+    expect(packing).to_have_count(1)
+    assert packing.evaluate("i => i.complete && i.naturalWidth > 0")
     expect(reviewer.locator("#shortcuts")).to_contain_text("toggle the heatmap overlay")
     shot(reviewer, "reviewer-case")
     # h toggles the overlay, z zooms to the edited region, 0 shows the whole photo, the slider compares

@@ -49,7 +49,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "case.reuse_in": "Also submitted with", "case.credit": "Buyer's record",
         "credit.claims": "Claims filed", "credit.refunds": "Refunds (90 days)", "credit.forgeries": "Confirmed forgeries",
         "credit.reused": "Reused photos", "credit.external": "Reported by other platforms",
-        "case.timeline": "Timeline", "case.decide": "Decision", "case.reason": "Reason",
+        "case.packing": "Merchant's packing evidence for this order",
+        "case.no_packing": "The merchant has no packing photos or video for this order.",
+        "case.timeline": "Timeline", "case.decide": "Decision", "case.send": "Record decision", "case.reason": "Reason",
         "case.reason_placeholder": "Why? The reason is recorded in the audit log and in the report.",
         "case.confirm_forgery": "The photo is forged (goes into the buyer's record)",
         "act.approve": "Approve (a)", "act.reject": "Reject (r)", "act.request_evidence": "Ask for more evidence (m)",
@@ -135,7 +137,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "case.reuse_in": "也出现在", "case.credit": "买家记录",
         "credit.claims": "申请次数", "credit.refunds": "退款（90 天）", "credit.forgeries": "已确认伪造",
         "credit.reused": "重复使用照片", "credit.external": "其他平台报告",
-        "case.timeline": "时间线", "case.decide": "裁决", "case.reason": "理由",
+        "case.packing": "商家为此订单提供的打包证据",
+        "case.no_packing": "商家没有此订单的打包照片或视频。",
+        "case.timeline": "时间线", "case.decide": "裁决", "case.send": "提交裁决", "case.reason": "理由",
         "case.reason_placeholder": "请说明理由。理由会记入审计日志和证据报告。",
         "case.confirm_forgery": "照片系伪造（计入买家记录）",
         "act.approve": "批准 (a)", "act.reject": "驳回 (r)", "act.request_evidence": "要求补充证据 (m)",
@@ -185,7 +189,7 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 # Plain-words versions of the forensic findings, by code (the English message of the finding is the fallback).
 FINDINGS_ZH = {
-    "derived_with_edits": "申请照片是商家的商品图（{reference}）被修改后的版本，有被编辑的区域。",
+    "derived_with_edits": "申请照片是商家的商品图（{reference}）被修改后的版本：{n} 处被编辑的区域，占商品的 {pct}%。",
     "derived_unedited": "申请照片就是商家的商品图（{reference}），未经局部修改：买家并未拍摄自己收到的商品。",
     "same_item": "申请照片与参考图是同一商品，但是独立拍摄的。",
     "no_matching_reference": "申请照片与任何参考图都不匹配。",
@@ -233,6 +237,8 @@ class Translator:
         if self.lang == "zh" and f.get("code") in FINDINGS_ZH:
             details = dict(f.get("details") or {})
             details.setdefault("reference", "")
+            details.setdefault("n", len(details.get("regions") or []))
+            details.setdefault("pct", f"{100 * float(details.get('edited_fraction') or 0):.1f}")
             try:
                 return Markup(FINDINGS_ZH[f["code"]]).format(**details)
             except (KeyError, IndexError, ValueError):

@@ -311,8 +311,14 @@ def case_page(ctx: Ctx, claim_id: int, media: int | None = None, filed: int = 0,
     prev_id, next_id = _neighbours(ctx, claim_id)
     decisions = [a for a in d["allowed_actions"] if a in DECISIONS] if actor.role in queries.REVIEWERS else []
     merchant_can_answer = actor.role is Role.MERCHANT and d["state"] == State.AWAITING_MERCHANT.value
+    packing = None
+    if sees_analysis:  # the merchant's packing evidence for the order
+        try:
+            packing = ctx.store.service.get_packing(actor, d["order_id"], d["merchant_id"])["evidence"]
+        except DomainError:
+            packing = None
     progress = queries.progress(ctx.store, actor, claim_id)
-    return ctx.render("case.html", claim=d, names=names, photos=photos, current=current, videos=videos,
+    return ctx.render("case.html", packing=packing, claim=d, names=names, photos=photos, current=current, videos=videos,
                       credit=credit, prev_id=prev_id, next_id=next_id, decisions=decisions, staff=staff,
                       sees_analysis=sees_analysis, merchant_can_answer=merchant_can_answer, progress=progress,
                       filed=filed, done=done, answered=answered, keys=DECISIONS)
@@ -394,16 +400,28 @@ def heatmap_overlay(ctx: Ctx, claim_id: int, media_id: int):
                     headers={"Cache-Control": "private, max-age=86400"})
 
 
+@functools.cache
+def _jet_inverse():
+    """A 32x32x32 table from a (quantised) JET colour back to its value 0..255."""
+    import cv2
+    import numpy as np
+
+    lut = cv2.applyColorMap(np.arange(256, dtype=np.uint8).reshape(-1, 1), cv2.COLORMAP_JET)
+    lut = lut.reshape(256, 3).astype(np.float32)
+    grid = np.stack(np.meshgrid(*[np.arange(32, dtype=np.float32) * 8 + 4] * 3, indexing="ij"), -1).reshape(-1, 3)
+    dist = (lut ** 2).sum(1)[None, :] - 2 * grid @ lut.T  # |grid|^2 is the same for every column
+    return dist.argmin(1).astype(np.uint8).reshape(32, 32, 32)
+
+
 def overlay_png(heatmap_png: bytes) -> bytes:
+    """Turn the JET-coloured heatmap into a transparent red overlay: clear where nothing was found."""
     import cv2
     import numpy as np
     from PIL import Image
 
     bgr = cv2.imdecode(np.frombuffer(heatmap_png, np.uint8), cv2.IMREAD_COLOR)
-    lut = cv2.applyColorMap(np.arange(256, dtype=np.uint8).reshape(-1, 1), cv2.COLORMAP_JET).reshape(256, 3)
-    colours, inverse = np.unique(bgr.reshape(-1, 3), axis=0, return_inverse=True)
-    dist = ((colours[:, None, :].astype(np.int32) - lut[None, :, :].astype(np.int32)) ** 2).sum(-1)
-    value = dist.argmin(1)[inverse.reshape(-1)].reshape(bgr.shape[:2]).astype(np.float32) / 255.0
+    q = bgr >> 3
+    value = _jet_inverse()[q[..., 0], q[..., 1], q[..., 2]].astype(np.float32) / 255.0
     alpha = np.clip((value - 0.15) / 0.6, 0, 1) * 200
     rgba = np.zeros((*bgr.shape[:2], 4), np.uint8)
     rgba[..., 0] = 255
