@@ -63,6 +63,27 @@ class PgDatabases:
             db.dispose()
         return self._create(name, self.template)
 
+    def shared(self) -> str:
+        """One migrated database for the session, emptied before each test (much faster than creating one)."""
+        if getattr(self, "_shared", None) is None:
+            self._shared = self.fresh()
+        self.reset(self._shared)
+        return self._shared
+
+    def reset(self, url: str) -> None:
+        import psycopg
+
+        from .models import Base
+
+        u = self.url
+        with psycopg.connect(host=u.host, port=u.port or 5432, user=u.username, password=u.password,
+                             dbname=url.rsplit("/", 1)[1]) as conn:  # DELETE: far faster than TRUNCATE here
+            conn.execute("UPDATE claim_media SET parent_id = NULL")
+            conn.execute("UPDATE packing_evidence SET parent_id = NULL")
+            for t in reversed(Base.metadata.sorted_tables):
+                conn.execute(f'DELETE FROM "{t.name}"')
+            conn.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, %s)", ("0" * 64,))
+
     def drop(self, url: str) -> None:
         from sqlalchemy.engine import make_url
 
@@ -95,6 +116,22 @@ def db_url(request, tmp_path):
         from .migrate import upgrade
 
         url = f"sqlite:///{tmp_path / 'claimlens.db'}"
+        db = Database(url)
+        upgrade(db)
+        db.dispose()
+        yield url
+        return
+    yield request.getfixturevalue("pg_databases").shared()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_db_url(request, tmp_path_factory):
+    """Like db_url, shared by the tests of one module (for read-mostly tests with costly set-up)."""
+    if request.param == "sqlite":
+        from .db import Database
+        from .migrate import upgrade
+
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'claimlens.db'}"
         db = Database(url)
         upgrade(db)
         db.dispose()
@@ -211,3 +248,11 @@ class World:
 
     def headers(self, who: str) -> dict:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+
+def post_claim(c, w, who="buyer_x", data=None, order="O-1", amount="20.00", key=None, name="claim.jpg", **form):
+    headers = w.headers(who) | ({"Idempotency-Key": key} if key else {})
+    fields = {"order_id": order, "product_id": str(w.product_a), "type": "refund_only", "amount": amount,
+              "reason": "arrived broken"} | form
+    return c.post("/api/claims", data=fields, files=[("files", (name, data or photo(1), "image/jpeg"))],
+                  headers=headers)

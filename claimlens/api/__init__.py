@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): claims, evidence, products, users, audit and credit records."""
