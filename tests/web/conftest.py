@@ -64,7 +64,7 @@ def _free_port() -> int:
 
 def _env(data_dir: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMLENS_")}
-    env.update(CLAIMLENS_DATA_DIR=str(data_dir), CLAIMLENS_DETECTORS=DETECTORS, CLAIMLENS_JOB_WORKERS="1",
+    env.update(CLAIMLENS_DATA_DIR=str(data_dir), CLAIMLENS_DETECTORS=DETECTORS, CLAIMLENS_JOB_WORKERS="2",
                CLAIMLENS_ANALYSIS_DELAY_S="0.8", CLAIMLENS_AUTO_APPROVE="1", PYTHONUNBUFFERED="1")
     return env
 
@@ -109,6 +109,11 @@ def seed(data_dir: Path, photos: dict[str, bytes]) -> dict[str, int]:
         ids["seed_claim"], _ = svc.create_claim(
             buyer_y, ClaimInput(order_ref="A-1000", product_id=ids["cup"], type="refund_only", amount="89.00",
                                 reason="The cup arrived cracked."), [up("claim.jpg")])
+        # and an ordinary small claim against the other shop
+        buyer_x = svc.actor_for_user(ids["user_buyer_x"])
+        ids["lamp_claim"], _ = svc.create_claim(
+            buyer_x, ClaimInput(order_ref="B-500", product_id=ids["lamp"], type="return_and_refund", amount="30.00",
+                                reason="Wrong colour."), [up("side.jpg")])
         return ids
     finally:
         st.close()

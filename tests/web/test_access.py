@@ -41,7 +41,9 @@ def test_a_merchant_sees_only_its_own_claims_and_photos(console, new_context):
         assert b.request.get(url + path).status == 404, path
     assert status(b, f"{url}/queue") == 403
     b.goto(f"{url}/merchant")
-    expect(b.locator("#merchant-claims")).to_have_count(0)  # no claims against shop B
+    expect(b.locator("#merchant-claims tbody tr")).to_have_count(1)  # only the claim against shop B
+    expect(b.locator("#merchant-claims")).to_contain_text(f"#{console.ids['lamp_claim']}")
+    expect(b.get_by_role("link", name=f"#{claim}")).to_have_count(0)
     b.goto(f"{url}/products")
     expect(b.locator("section.product h2")).to_have_count(1)
     expect(b.locator("section.product h2")).to_contain_text("Desk lamp")
