@@ -402,7 +402,7 @@ def _make_case(case_id, kind, rng, listing, pairs, counters) -> Case:
     p["scale"] = round(float(rng.uniform(0.6, 1.0)), 2)
     p["tag"] = "no_reference"
     claim, mask = render_claim(rgb, p, damage, blend, rng)
-    return Case(f"{case_id}", claim, refs, rels, mask, edited, "no_reference", damage, blend, photo.name)
+    return Case(case_id, claim, refs, rels, mask, edited, "no_reference", damage, blend, photo.name)
 
 
 def _main(argv=None):

@@ -172,7 +172,6 @@ def paint_tear(img, cx, cy, size, rng):
 
 
 def paint_missing_part(img, cx, cy, size, rng):
-    h, w = img.shape[:2]
     blob = _blob(img.shape, cx, cy, size * rng.uniform(0.2, 0.35), rng, 0.5, points=9)
     bg = background_colour(img)
     # fill with the photo's background, made to continue the surroundings (OpenCV inpainting)

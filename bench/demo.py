@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .corpus import encode_jpeg, plan_transform, render_claim
+from .corpus import decode_rgb, encode_jpeg, plan_transform, render_claim
 
 SEED = 20240611
 
@@ -46,8 +46,6 @@ def make(out: Path) -> dict[str, Path]:
     listing = encode_jpeg(rgb, 92)
     packing = encode_jpeg(packing_rgb(rgb), 90)
     # the forger downloads the listing JPEG and paints on its decoded pixels
-    from .corpus import decode_rgb
-
     base = decode_rgb(listing)
     rng = np.random.default_rng(SEED)
     plan = plan_transform("scale", *base.shape[:2], rng)

@@ -14,7 +14,6 @@ on 2 idle cores with the detectors of this writing.
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import os
 import sys
