@@ -98,6 +98,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None, sta
     from .routes import router
 
     app.include_router(router)
+    try:  # the web console (claimlens/api/web), when installed
+        from .web import mount_console
+    except ImportError:
+        mount_console = None
+    if mount_console is not None:
+        mount_console(app)
     conf = store.settings if store is not None else settings
     limit = conf.max_request_bytes if conf is not None else MAX_REQUEST_BYTES
     app.add_middleware(BodyLimit, limit=limit)
