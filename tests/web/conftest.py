@@ -150,7 +150,7 @@ def console(tmp_path_factory, request) -> Console:
     port = _free_port()
     log = open(tmp / "server.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "claimlens.api.web.serve:console_app", "--host", "127.0.0.1",
+        [sys.executable, "-m", "uvicorn", "--factory", "claimlens.api.app:create_app", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning"],
         cwd=ROOT, env=_env(data_dir), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
