@@ -31,6 +31,7 @@ class Settings:
     job_workers: int = 2
     job_lease_seconds: float = 600.0
     celery_broker: str = "redis://127.0.0.1:6379/0"
+    celery_queue: str = "claimlens"
     analysis_delay_s: float = 0.0  # test aid: hold each analysis this long (crash-recovery tests)
     platform_name: str = "claimlens"
     detectors: list[str] | None = None  # run only these forensic detectors (default: all)
@@ -57,6 +58,7 @@ class Settings:
             job_backend=_env("CLAIMLENS_JOBS", "inprocess"),
             job_workers=int(_env("CLAIMLENS_JOB_WORKERS", 2)),
             celery_broker=_env("CLAIMLENS_CELERY_BROKER", "redis://127.0.0.1:6379/0"),
+            celery_queue=_env("CLAIMLENS_CELERY_QUEUE", "claimlens"),
             analysis_delay_s=float(_env("CLAIMLENS_ANALYSIS_DELAY_S", 0)),
             platform_name=_env("CLAIMLENS_PLATFORM_NAME", "claimlens"),
             detectors=[d for d in _env("CLAIMLENS_DETECTORS", "").split(",") if d] or None,
