@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import login, shot, wait_analysed
+from .conftest import login, shot
 
 pytestmark = pytest.mark.browser
 
@@ -52,7 +52,9 @@ def test_forged_claim_from_filing_to_report(console, new_context, tmp_path):
     expect(buyer.locator("body")).to_have_attribute("data-analysed", "1")
     assert buyer.evaluate("window.__sameDocument") == 42
     expect(buyer.locator("#buyer-state")).to_contain_text("Waiting for the merchant")
+    expect(buyer.locator("#deadline time")).to_contain_text(re.compile(r"GMT\+[12]"))  # Berlin, without a reload
     assert buyer.locator("#heatmap-img").count() == 0  # buyers never see the forensics
+    expect(buyer.locator("#timeline")).not_to_contain_text("likely_forged")
     shot(buyer, "buyer-claim-status")
 
     # Merchant: the open claim with its deadline; the analysis; dispute with packing evidence

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from ...cases import access
 from ...cases.errors import Forbidden, NotFound
@@ -29,7 +29,6 @@ from ...store.models import (
 
 REVIEWERS = (Role.REVIEWER, Role.ADMIN)
 REVIEW_STATES = (State.IN_REVIEW.value, State.APPEALED.value)
-CLOSED_STATES = (State.FINAL.value,)
 AGES = {"1d": (None, 1), "over1d": (1, None), "over3d": (3, None)}
 
 
@@ -134,10 +133,6 @@ def can_see_blob(store, actor: Actor, sha: str, claim_id: int | None = None) -> 
         raise NotFound("file not found")
 
 
-def blob_path(store, sha: str):
-    return store.blobs.path(sha)
-
-
 def matched_reference(doc: dict) -> dict | None:
     """The reference the claim photo was made from (or the most similar one): name, relation, sha256."""
     refs = doc.get("references") or []
@@ -216,8 +211,3 @@ def other_claims(store, actor: Actor, ids: list[int]) -> list[dict]:
         return [{"id": c.id, "order_ref": c.order_ref, "state": c.state}
                 for c in rows if access.can_read_claim(actor, c.merchant_id, c.buyer_id)]
 
-
-def order_exists_for(store, actor: Actor, order_ref: str) -> bool:
-    with store.db.read() as s:
-        return s.scalar(select(Order.id).where(Order.merchant_id == actor.merchant_id,
-                                               or_(Order.order_ref == order_ref))) is not None
