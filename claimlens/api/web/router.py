@@ -369,7 +369,7 @@ def merchant_answer(ctx: Ctx, claim_id: int, choice: str = Form(""), reason: str
 @router.get("/claims/{claim_id}/report.html")
 @page
 def report_html(ctx: Ctx, claim_id: int):
-    from .reports import report_html as make
+    from ...store.reports import claim_report_html as make
 
     actor = ctx.need(Role.MERCHANT, Role.REVIEWER, Role.ADMIN, Role.PLATFORM)
     return HTMLResponse(make(ctx.store, actor, claim_id), headers={
@@ -379,7 +379,7 @@ def report_html(ctx: Ctx, claim_id: int):
 @router.get("/claims/{claim_id}/report.pdf")
 @page
 def report_pdf(ctx: Ctx, claim_id: int):
-    from .reports import report_pdf as make
+    from ...store.reports import claim_report_pdf as make
 
     actor = ctx.need(Role.MERCHANT, Role.REVIEWER, Role.ADMIN, Role.PLATFORM)
     return Response(make(ctx.store, actor, claim_id), media_type="application/pdf", headers={
