@@ -8,7 +8,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import ImageTooLarge, InputError
 
@@ -48,6 +48,9 @@ def decode(data: bytes, name: str = "<bytes>", max_pixels: int | None = None) ->
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     if not data:
         raise InputError("empty file (0 bytes)", name)
+    # Some libraries (weasyprint) switch Pillow to accept truncated files process-wide; never here.
+    accept_truncated = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -82,6 +85,8 @@ def decode(data: bytes, name: str = "<bytes>", max_pixels: int | None = None) ->
         if "truncated" in msg.lower() or isinstance(exc, EOFError):
             raise InputError(f"truncated or corrupt image ({msg})", name) from None
         raise InputError(f"cannot decode image ({msg})", name) from None
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = accept_truncated
 
     try:
         im = ImageOps.exif_transpose(im) if orientation != 1 else im

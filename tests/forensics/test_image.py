@@ -106,3 +106,16 @@ def test_exif_orientation_applied(coffee):
 def test_wrong_extension_is_judged_by_content(coffee):
     d = decode(encode(coffee, "PNG"), "photo.jpg")
     assert d.format == "PNG"
+
+
+def test_truncated_refused_even_when_pillow_is_told_to_accept_them(coffee):
+    from PIL import ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = True  # as weasyprint does on import
+    try:
+        data = encode(coffee, "JPEG")
+        with pytest.raises(InputError, match="truncated|corrupt"):
+            decode(data[: len(data) // 2], "half.jpg")
+        assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
