@@ -3,6 +3,7 @@
 Exit codes (documented in the README):
   0 analysed (whatever the verdict)   2 bad command line   3 unusable input image
   4 image above the pixel limit       5 cannot write the outputs   6 batch: some claims failed
+  7 the reused-photo index is corrupt (rebuild it)
 """
 
 from __future__ import annotations
@@ -40,26 +41,37 @@ def write_outputs(analysis, out_dir: Path) -> dict:
     return doc
 
 
-def run_analysis(claim: str, references: list[str], out: Path, max_pixels: int | None, index_dir: str | None):
+def run_analysis(claim: str, references: list[str], out: Path, max_pixels: int | None, index=None, claim_id=None):
     from .forensics import analyze_paths
 
     analysis = analyze_paths(claim, references, max_pixels=max_pixels)
-    if index_dir:
-        add_reuse_findings(analysis, index_dir)
+    if index is not None:
+        check_reuse(analysis, index, claim_id or Path(claim).name)
     return analysis, write_outputs(analysis, out)
 
 
-def add_reuse_findings(analysis, index_dir: str) -> None:
-    """Search the reused-photo index and fold its findings into the analysis."""
-    from .forensics.base import DetectorResult
-    from .forensics.fusion import fuse
-    from .index import PhotoIndex, reuse_findings
+def photo_id(sha256: str) -> int:
+    """A stable positive int64 id for a photo in the index, from its SHA-256."""
+    return int(sha256[:15], 16)
 
-    index = PhotoIndex.open(index_dir)
-    findings = reuse_findings(analysis.claim, index)
-    analysis.results.append(DetectorResult("reuse", findings=findings))
-    weights = {r.detector: 1.0 for r in analysis.results}
-    analysis.fused = fuse(analysis.results, weights, (analysis.claim.height, analysis.claim.width))
+
+def check_reuse(analysis, index, claim_id: str) -> None:
+    """Search the reused-photo index, fold the findings into the analysis, then add this photo."""
+    from .forensics.base import DetectorResult
+    from .index import reuse_findings
+
+    pid = photo_id(analysis.claim.sha256)
+    analysis.add_result(DetectorResult("reuse", findings=reuse_findings(analysis.claim, index, exclude_ids=[pid])))
+    if pid not in index:
+        index.add(pid, analysis.claim, {"claim": claim_id, "path": analysis.claim.name})
+
+
+def open_index(path: str | None):
+    if not path:
+        return None
+    from .index import PhotoIndex
+
+    return PhotoIndex(path)
 
 
 def summary_table(doc: dict) -> str:
@@ -90,7 +102,8 @@ def summary_table(doc: dict) -> str:
 def cmd_analyze(args) -> int:
     out = Path(args.out)
     try:
-        _, doc = run_analysis(args.photo, args.reference or [], out, args.max_pixels, args.index)
+        index = open_index(args.index)
+        _, doc = run_analysis(args.photo, args.reference or [], out, args.max_pixels, index, args.claim_id)
     except ClaimlensError as exc:
         return report_error(exc, args.json)
     if args.json:
@@ -136,6 +149,7 @@ def cmd_batch(args) -> int:
 
     try:
         rows = read_batch(Path(args.csv))
+        index = open_index(args.index)
     except ClaimlensError as exc:
         return report_error(exc, False)
     out = Path(args.out)
@@ -147,7 +161,7 @@ def cmd_batch(args) -> int:
             cid = row["claim_id"] or Path(row["photo"]).stem
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in cid)
             try:
-                _, doc = run_analysis(row["photo"], row["references"], out / safe, args.max_pixels, args.index)
+                _, doc = run_analysis(row["photo"], row["references"], out / safe, args.max_pixels, index, cid)
                 line = {"claim_id": cid, **doc}
                 counts[doc["verdict"]] = counts.get(doc["verdict"], 0) + 1
             except ClaimlensError as exc:
@@ -183,14 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", default="claimlens-report", help="folder for report.html, mask.png, heatmap.png")
     a.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     a.add_argument("--max-pixels", type=int, default=None, help="pixel limit per image (default 100 MP)")
-    a.add_argument("--index", default=None, help="reused-photo index folder to search")
+    a.add_argument("--index", default=None, help="reused-photo index folder: search it, then add this photo")
+    a.add_argument("--claim-id", default=None, help="claim id recorded with the photo in the index")
     a.set_defaults(func=cmd_analyze)
 
     b = sub.add_parser("batch", help="analyse every claim listed in a CSV (claim_id, photo, references)")
     b.add_argument("csv")
     b.add_argument("--out", required=True)
     b.add_argument("--max-pixels", type=int, default=None)
-    b.add_argument("--index", default=None)
+    b.add_argument("--index", default=None, help="reused-photo index folder: each claim is searched, then added")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_batch)
 

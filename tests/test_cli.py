@@ -95,3 +95,17 @@ def test_batch_goes_on_past_bad_files(photos, tmp_path):
     assert "summary: claims 4, failed 2" in stderr
     assert (out / "c1" / "report.html").exists() and (out / "results.jsonl").read_text().count("\n") == 4
     assert "Traceback" not in stderr
+
+
+def test_batch_with_index_names_the_earlier_claim(photos, tmp_path, coffee):
+    # the same damage photo, mirrored and re-saved, behind a second claim
+    Image.fromarray(np.ascontiguousarray(coffee[:, ::-1])).save(tmp_path / "again.jpg", quality=70)
+    csv_path = tmp_path / "claims.csv"
+    csv_path.write_text("claim_id,photo,references\nA-1,listing.jpg,\nB-2,again.jpg,\nC-3,claim.jpg,\n")
+    rc, stdout, stderr = run_cli("batch", csv_path, "--out", tmp_path / "b", "--index", tmp_path / "ix", "--quiet")
+    assert rc == 0, stderr
+    lines = {d["claim_id"]: d for d in map(json.loads, stdout.splitlines())}
+    reuse = [f for f in lines["B-2"]["findings"] if f["code"] == "reused_photo"]
+    assert reuse and "A-1" in reuse[0]["message"] and reuse[0]["severity"] == "high"
+    assert lines["B-2"]["risk"] >= 0.7
+    assert not [f for f in lines["A-1"]["findings"] if f["code"] == "reused_photo"]

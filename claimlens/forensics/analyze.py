@@ -22,7 +22,13 @@ class Analysis:
     created_at: str
     seconds: float
     version: str = __version__
-    skipped: list[dict] = field(default_factory=list)
+    weights: dict[str, float] = field(default_factory=dict)
+
+    def add_result(self, result: DetectorResult, weight: float = 1.0) -> None:
+        """Fold in a result made outside the detectors (e.g. the reused-photo search) and fuse again."""
+        self.results.append(result)
+        self.weights[result.detector] = weight
+        self.fused = fuse(self.results, self.weights, (self.claim.height, self.claim.width))
 
     @property
     def risk(self) -> float:
@@ -103,6 +109,7 @@ def analyze(claim: Evidence, only: list[str] | None = None, exclude: list[str] |
         fused=fused,
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         seconds=time.perf_counter() - t0,
+        weights=weights,
     )
 
 

@@ -13,7 +13,7 @@ from claimlens.forensics.errors import ClaimlensError
 class IndexCorrupt(ClaimlensError):
     """An index file is missing or its checksum does not match: rebuild the index."""
 
-    exit_code = 5
+    exit_code = 7
 
 
 def fsync_dir(path: Path) -> None:

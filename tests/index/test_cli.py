@@ -40,7 +40,7 @@ def test_round_trip(tmp_path, photos, capsys):
     raw = bytearray(seg.read_bytes())
     raw[-5] ^= 0x01
     seg.write_bytes(bytes(raw))
-    assert main(["index", "stats", "--index", ix]) == 5
+    assert main(["index", "stats", "--index", ix]) == 7
     assert "checksum mismatch" in capsys.readouterr().err
     assert main(["index", "rebuild", "--index", ix]) == 0
     assert main(["index", "verify", "--index", ix]) == 0
