@@ -140,13 +140,19 @@ def demo_photos(tmp: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="session")
-def console(tmp_path_factory, request) -> Console:
+def seeded(tmp_path_factory) -> Console:
+    """The seeded data directory, shared by the browser tests' server and the page tests."""
+    tmp = tmp_path_factory.mktemp("console")
+    photos = demo_photos(tmp)
+    return Console("", tmp / "data", photos, seed(tmp / "data", photos))
+
+
+@pytest.fixture(scope="session")
+def console(seeded, tmp_path_factory, request) -> Console:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing")
-    tmp = tmp_path_factory.mktemp("console")
-    data_dir = tmp / "data"
-    photos = demo_photos(tmp)
-    ids = seed(data_dir, photos)
+    tmp = tmp_path_factory.mktemp("server")
+    data_dir, photos, ids = seeded.data_dir, seeded.photos, seeded.ids
     port = _free_port()
     log = open(tmp / "server.log", "wb")
     proc = subprocess.Popen(

@@ -7,23 +7,28 @@ import re
 import numpy as np
 import pytest
 
-from .conftest import DETECTORS, PASSWORD, demo_photos, seed
+from .conftest import DETECTORS, PASSWORD
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(seeded):
+    """The console app in this process, on the seeded data (which the browser tests' server may share)."""
+    import time
+
     from fastapi.testclient import TestClient
 
     from claimlens.api.app import create_app
     from claimlens.store import Store
     from claimlens.store.settings import Settings
 
-    tmp = tmp_path_factory.mktemp("pages")
-    photos = demo_photos(tmp)
-    ids = seed(tmp / "data", photos)
-    st = Store(Settings.from_env(data_dir=tmp / "data", job_workers=0, detectors=DETECTORS.split(",")))
-    st.jobs.drain()  # analyse the seeded claims here
+    st = Store(Settings.from_env(data_dir=seeded.data_dir, job_workers=0, detectors=DETECTORS.split(",")))
+    end = time.monotonic() + 60
+    while st.service.stats().get("submitted", 0) + st.service.stats().get("analysing", 0):
+        st.jobs.drain()  # analyse the seeded claims here, unless the server is doing it
+        assert time.monotonic() < end, st.service.stats()
+        time.sleep(0.2)
     app = create_app(store=st, start_jobs=False)
+    ids, photos = seeded.ids, seeded.photos
 
     logged_in = {}
 
