@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import inspect
 import io
 import uuid
 from dataclasses import dataclass
@@ -88,8 +89,7 @@ def check_csrf(ctx: Ctx, token: str) -> None:
 def home_url(actor: Actor | None) -> str:
     if actor is None:
         return f"{PREFIX}/login"
-    return {Role.REVIEWER: "/queue", Role.ADMIN: "/queue", Role.MERCHANT: "/merchant",
-            Role.BUYER: "/my"}.get(actor.role, "/queue").join([PREFIX, ""])
+    return PREFIX + {Role.MERCHANT: "/merchant", Role.BUYER: "/my"}.get(actor.role, "/queue")
 
 
 def page(fn):
@@ -113,8 +113,6 @@ def page(fn):
             return error_page(ctx, 422, str(exc))
 
     # FastAPI reads the signature: the handler's first parameter (ctx) is replaced by the request
-    import inspect
-
     sig = inspect.signature(fn)
     params = list(sig.parameters.values())[1:]
     wrapper.__signature__ = sig.replace(parameters=[
