@@ -1,0 +1,118 @@
+"""Warp a reference into the claim's frame and match its colours to the claim's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .registration import Registration, downscaled
+
+MAP_SIDE = 1024  # long side of the claim copy the comparison runs on
+BORDER_PX = 3  # pixels dropped along the overlap's edge
+
+
+@dataclass
+class Aligned:
+    claim: np.ndarray  # HxWx3 float32 in [0, 1], claim at map resolution
+    ref: np.ndarray  # reference warped into the claim frame, colours fitted to the claim
+    valid: np.ndarray  # bool HxW: inside the overlap, away from its edge
+    scale: float  # map resolution / claim full resolution
+    fit_rmse: float  # colour fit residual on the trimmed overlap
+    ref_raw: np.ndarray  # warped reference before the colour fit
+
+
+def _poly(x: np.ndarray) -> np.ndarray:
+    """Colour polynomial terms of Nx3 RGB in [0, 1]: cubic per channel plus cross terms."""
+    r, g, b = x[:, 0], x[:, 1], x[:, 2]
+    return np.stack([np.ones_like(r), r, g, b, r * r, g * g, b * b, r * g, r * b, g * b, r**3, g**3, b**3], 1)
+
+
+def fit_colors(src: np.ndarray, dst: np.ndarray, valid: np.ndarray, rng_seed: int = 0):
+    """Fit dst ~ poly(src) on valid pixels, twice, the second time without the worst residuals."""
+    idx = np.flatnonzero(valid.ravel())
+    if idx.size < 50:
+        return src, 1.0
+    rng = np.random.default_rng(rng_seed)
+    if idx.size > 20000:
+        idx = rng.choice(idx, 20000, replace=False)
+    s = src.reshape(-1, 3)[idx].astype(np.float64)
+    d = dst.reshape(-1, 3)[idx].astype(np.float64)
+    A = _poly(s)
+    keep = np.ones(len(idx), bool)
+    for _ in range(2):
+        Ak = A[keep]
+        coef = np.linalg.solve(Ak.T @ Ak + 1e-6 * np.eye(A.shape[1]), Ak.T @ d[keep])
+        res = np.abs(A @ coef - d).max(1)
+        keep = res <= max(np.quantile(res, 0.8) * 2.0, 2.0 / 255)
+    rmse = float(np.sqrt(np.mean((A[keep] @ coef - d[keep]) ** 2)))
+    flat = src.reshape(-1, 3)
+    out = (_poly(flat) @ coef.astype(np.float32)).reshape(src.shape)
+    return np.clip(out, 0, 1).astype(np.float32), rmse
+
+
+def align(claim, ref, reg: Registration, side: int = MAP_SIDE) -> Aligned | None:
+    c_img, sc = downscaled(claim, side, color=True)
+    h, w = c_img.shape[:2]
+    # homography from full-size reference to the map-resolution claim
+    Hc = np.diag([sc, sc, 1.0]) @ reg.H
+    # shrink the reference first to about the claim's scale, so warping does not alias
+    jac = Hc[:2, :2] - np.outer(Hc[:2, 2], Hc[2, :2])
+    zoom = float(np.sqrt(abs(np.linalg.det(jac)))) if np.isfinite(jac).all() else 1.0
+    r_side = max(ref.width, ref.height)
+    r_target = int(min(r_side, max(64, r_side * zoom * 1.25)))
+    r_img, sr = downscaled(ref, r_target, color=True)
+    Hm = Hc @ np.diag([1.0 / sr, 1.0 / sr, 1.0])
+    warped = cv2.warpPerspective(r_img, Hm, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    ones = np.full(r_img.shape[:2], 255, np.uint8)
+    cover = cv2.warpPerspective(ones, Hm, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
+    k = 2 * BORDER_PX + 1
+    valid = cv2.erode(cover, np.ones((k, k), np.uint8)) > 0
+    if valid.sum() < 0.02 * h * w:
+        return None
+    c = c_img.astype(np.float32) / 255.0
+    rw = warped.astype(np.float32) / 255.0
+    fitted, rmse = fit_colors(rw, c, valid)
+    return Aligned(c, fitted, valid, sc, rmse, rw)
+
+
+def align_patch(claim, ref, reg: Registration, al: Aligned, size: int = 512) -> Aligned | None:
+    """A window of the overlap at full detail (no downscaling beyond the coarser photo's own scale).
+
+    Blur and noise differences between two captures vanish on downscaled copies; they are measured here.
+    """
+    ys, xs = np.nonzero(al.valid)
+    if len(xs) == 0:
+        return None
+    cx, cy = xs.mean() / al.scale, ys.mean() / al.scale  # overlap centre, claim pixels
+    # claim pixels per reference pixel: when the reference is coarser, shrink the claim to match
+    jac = reg.H[:2, :2] - np.outer(reg.H[:2, 2], reg.H[2, :2])
+    zoom = float(np.sqrt(abs(np.linalg.det(jac))))
+    s = min(1.0, 1.0 / zoom) if zoom > 0 else 1.0
+    half = size / 2 / s
+    x0 = int(np.clip(cx - half, 0, max(0, claim.width - 2 * half)))
+    y0 = int(np.clip(cy - half, 0, max(0, claim.height - 2 * half)))
+    x1, y1 = int(min(claim.width, x0 + 2 * half)), int(min(claim.height, y0 + 2 * half))
+    crop = claim.rgb[y0:y1, x0:x1]
+    w, h = max(8, round((x1 - x0) * s)), max(8, round((y1 - y0) * s))
+    if s < 1.0:
+        crop = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
+    # reference full size -> patch pixels
+    Hp = np.diag([s, s, 1.0]) @ np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1.0]]) @ reg.H
+    jac_p = Hp[:2, :2] - np.outer(Hp[:2, 2], Hp[2, :2])
+    zoom_p = float(np.sqrt(abs(np.linalg.det(jac_p))))
+    r_img = ref.rgb
+    if zoom_p < 0.8:  # shrink the reference first so the warp does not alias
+        r_side = max(ref.width, ref.height)
+        r_img, sr = downscaled(ref, max(32, int(r_side * zoom_p * 1.25)), color=True)
+        Hp = Hp @ np.diag([1.0 / sr, 1.0 / sr, 1.0])
+    warped = cv2.warpPerspective(r_img, Hp, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT)
+    cover = cv2.warpPerspective(np.full(r_img.shape[:2], 255, np.uint8), Hp, (w, h), flags=cv2.INTER_NEAREST)
+    valid = cv2.erode(cover, np.ones((2 * BORDER_PX + 1,) * 2, np.uint8)) > 0
+    if valid.sum() < 0.2 * w * h:
+        return None
+    c = crop.astype(np.float32) / 255.0
+    rw = np.clip(warped.astype(np.float32) / 255.0, 0, 1)
+    fitted, rmse = fit_colors(rw, c, valid)
+    return Aligned(c, fitted, valid, s, rmse, rw)

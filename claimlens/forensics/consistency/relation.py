@@ -1,0 +1,163 @@
+"""Decide how a claim photo relates to one reference: derived, same_item or unrelated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .align import Aligned, align, align_patch
+from .registration import Registration, register, similarity_deviation
+
+RELATION_SIDE = 640  # long side of the claim copy the relation is judged on
+AGREE_TOL = 0.035  # residual (0..1 intensity) under which a pixel counts as agreeing
+
+
+@dataclass
+class Relation:
+    relation: str  # derived | same_item | unrelated
+    confidence: float
+    registration: Registration | None = None
+    aligned: Aligned | None = None
+    features: dict = field(default_factory=dict)
+
+
+def residual(al: Aligned, sigma: float = 1.0) -> np.ndarray:
+    """Per-pixel colour residual, tolerant to one-pixel misalignment and resampling blur.
+
+    Both images are blurred; the claim is compared with the 3x3 min/max envelope of the fitted
+    reference, so a pixel only counts where it leaves the range of its reference neighbourhood.
+    """
+    c = cv2.GaussianBlur(al.claim, (0, 0), sigma) if sigma > 0 else al.claim
+    r = cv2.GaussianBlur(al.ref, (0, 0), sigma) if sigma > 0 else al.ref
+    k = np.ones((3, 3), np.uint8)
+    hi, lo = cv2.dilate(r, k), cv2.erode(r, k)
+    d = np.maximum(c - hi, 0) + np.maximum(lo - c, 0)
+    return d.max(2)
+
+
+def _ncc(a: np.ndarray, b: np.ndarray) -> float:
+    a = a - a.mean()
+    b = b - b.mean()
+    den = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / den) if den > 1e-12 else 0.0
+
+
+def agreement(al: Aligned) -> dict:
+    """Photometric agreement features of an aligned pair, measured over the valid overlap."""
+    v = al.valid
+    d = residual(al)[v]
+    cg = cv2.cvtColor(al.claim, cv2.COLOR_RGB2GRAY)
+    rg = cv2.cvtColor(al.ref, cv2.COLOR_RGB2GRAY)
+    # fine structure: difference of Gaussians at the finest scales
+    cf = cv2.GaussianBlur(cg, (0, 0), 0.7) - cv2.GaussianBlur(cg, (0, 0), 2.0)
+    rf = cv2.GaussianBlur(rg, (0, 0), 0.7) - cv2.GaussianBlur(rg, (0, 0), 2.0)
+    # mid structure
+    cm = cv2.GaussianBlur(cg, (0, 0), 2.0) - cv2.GaussianBlur(cg, (0, 0), 6.0)
+    rm = cv2.GaussianBlur(rg, (0, 0), 2.0) - cv2.GaussianBlur(rg, (0, 0), 6.0)
+    # clipped highlights / crushed shadows of the reference: a copy cannot show detail there
+    raw = al.ref_raw.max(2)
+    low = al.ref_raw.min(2)
+    k = np.ones((5, 5), np.uint8)
+    clipped = (cv2.erode((raw >= 0.985).astype(np.uint8), k) > 0) | (cv2.erode((low <= 0.015).astype(np.uint8), k) > 0)
+    clipped &= v
+    lstd = np.sqrt(np.maximum(cv2.GaussianBlur(cg * cg, (0, 0), 1.5) - cv2.GaussianBlur(cg, (0, 0), 1.5) ** 2, 0))
+    clip_detail = float((lstd[clipped] > 0.02).mean()) if clipped.sum() > 0.005 * v.sum() else 0.0
+    gm = cv2.GaussianBlur(np.abs(cv2.Sobel(rg, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(rg, cv2.CV_32F, 0, 1)), (0, 0), 3)
+    flat = v & (gm < np.quantile(gm[v], 0.3)) & ~clipped
+    cn = cg - cv2.GaussianBlur(cg, (0, 0), 1.0)
+    rn = rg - cv2.GaussianBlur(rg, (0, 0), 1.0)
+    flat_eratio = float(np.sqrt((cn[flat] ** 2).mean() / max(1e-12, (rn[flat] ** 2).mean()))) if flat.sum() > 100 else 1.0
+    return {
+        "flat_eratio": flat_eratio,
+        "clip_share": float(clipped.sum() / max(1, v.sum())),
+        "clip_detail": clip_detail,
+        "agree": float((d < AGREE_TOL).mean()),
+        "res_med": float(np.median(d)),
+        "fine_ncc": _ncc(cf[v], rf[v]),
+        "mid_ncc": _ncc(cm[v], rm[v]),
+        "fit_rmse": al.fit_rmse,
+        "overlap": float(v.mean()),
+        "eratio": float(np.sqrt((cf[v] ** 2).mean() / max(1e-12, (rf[v] ** 2).mean()))),
+    }
+
+
+# Thresholds, set on synthetic derived copies of scikit-image photos and on the calibration half
+# of the multiview pairs (bench/eval_reference.py --split calib); the other half stays held out.
+DERIVED_RULES = {
+    "inliers": 12,  # at least this many homography inliers
+    "inlier_ratio": 0.3,  # copies match cleanly; other captures of a scene do not
+    "similar": 0.35,  # a similarity explains the matches (no perspective from a second viewpoint)
+    "agree": 0.6,  # most of the overlap agrees pixel for pixel after the colour fit
+    "mid_ncc": 0.6,  # structure agrees at a mid scale
+    "eratio_low": 0.8,  # claim not blurrier than the reference at full detail (refocus)
+    "eratio_high": 1.6,
+}
+EXPOSURE_CLIP_DETAIL = 0.15  # claim shows detail where the reference is clipped ...
+EXPOSURE_ERATIO = 1.05  # ... and carries more fine texture: another exposure of the scene
+
+
+def _margin(value: float, threshold: float, span: float) -> float:
+    """0 at the threshold, 1 once `span` beyond it."""
+    return float(np.clip((value - threshold) / span, 0.0, 1.0))
+
+
+def classify(f: dict) -> tuple[str, float]:
+    """Relation and confidence from registration and agreement features."""
+    n, ratio = f.get("inliers", 0), f.get("inlier_ratio", 0.0)
+    matched = (n >= 15 and ratio >= 0.12) or (n >= 10 and ratio >= 0.3)
+    if not matched:
+        return "unrelated", 0.6 + 0.4 * (1.0 - min(1.0, n / 15.0))
+    r = DERIVED_RULES
+    if "agree" in f:
+        exposure = f["clip_detail"] >= EXPOSURE_CLIP_DETAIL and f["eratio"] >= EXPOSURE_ERATIO
+        ok = (
+            n >= r["inliers"]
+            and ratio >= r["inlier_ratio"]
+            and f["similar"] >= r["similar"]
+            and f["agree"] >= r["agree"]
+            and f["mid_ncc"] >= r["mid_ncc"]
+            and r["eratio_low"] <= f.get("patch_eratio", f["eratio"]) <= r["eratio_high"]
+            and not exposure
+        )
+        if ok:
+            m = min(
+                _margin(ratio, r["inlier_ratio"], 0.3),
+                _margin(f["similar"], r["similar"], 0.3),
+                _margin(f["agree"], r["agree"], 0.2),
+                _margin(f["mid_ncc"], r["mid_ncc"], 0.2),
+            )
+            return "derived", 0.6 + 0.4 * m
+    conf = 0.5 + 0.4 * min(_margin(n, 15, 60), _margin(ratio, 0.12, 0.3))
+    return "same_item", conf
+
+
+def relate(claim, ref) -> Relation:
+    reg = register(claim, ref)
+    if reg is None:
+        return Relation("unrelated", 0.9, features={"inliers": 0})
+    f = {
+        "inliers": reg.inliers,
+        "inlier_ratio": reg.inlier_ratio,
+        "reproj": reg.reproj_error,
+        "spread": reg.inlier_spread,
+        "mirrored": float(reg.mirrored),
+        "method": reg.method,
+        "similar": reg.similar_share,
+        "sim_dev": similarity_deviation(reg, (claim.width, claim.height), (ref.width, ref.height)),
+    }
+    al = None
+    if reg.inliers >= 10:
+        al = align(claim, ref, reg, side=RELATION_SIDE)
+        if al is not None:
+            f.update(agreement(al))
+            # blur, noise and exposure differences: judged on a full-detail window
+            patch = align_patch(claim, ref, reg, al)
+            if patch is not None:
+                pf = agreement(patch)
+                f.update({"patch_eratio": pf["eratio"], "patch_fine_ncc": pf["fine_ncc"]})
+    rel, conf = classify(f)
+    if rel == "derived" and max(claim.width, claim.height) > RELATION_SIDE:
+        al = align(claim, ref, reg) or al  # finer copy for the edit map
+    return Relation(rel, conf, reg, al, f)
