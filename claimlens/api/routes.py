@@ -187,11 +187,12 @@ def create_claim(
     ing = _ingest(store, files)
     data = ClaimInput(order_ref=order_id, product_id=product_id, type=type, amount=amount, reason=reason,
                       currency=currency, buyer_id=buyer_id, merchant_id=merchant_id)
-    cid, replayed = store.service.create_claim(actor, data, ing, idempotency_key)
+    cid, replayed, created = store.service.submit_claim(actor, data, ing, idempotency_key)
     if replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
-    return store.service.claim_detail(actor, cid)
+        return store.service.claim_detail(actor, cid)
+    return created
 
 
 @router.get("/claims", tags=["claims"])

@@ -42,13 +42,18 @@ def analyse_claim(store, payload: dict) -> None:
         c = s.execute(select(Claim).where(Claim.id == cid).with_for_update()).scalar_one_or_none()
         if c is None:
             return
+        if c.order_id is None:  # link the merchant's order record (packing evidence), if there is one
+            from .models import Order
+
+            c.order_id = s.scalar(select(Order.id).where(Order.merchant_id == c.merchant_id,
+                                                         Order.order_ref == c.order_ref))
         if c.state == State.SUBMITTED.value:
             svc.apply(s, c, SYSTEM, "start_analysis")
         elif c.state != State.ANALYSING.value:
             return  # already analysed: a repeated job does nothing
-        product_id, order_id, merchant_id = c.product_id, c.order_id, c.merchant_id
+        product_id, order_id, merchant_id, order_ref = c.product_id, c.order_id, c.merchant_id, c.order_ref
     _extract_claim_keyframes(store, cid)
-    refs = _references(store, product_id, order_id, merchant_id, c.order_ref)
+    refs = _references(store, product_id, order_id, merchant_id, order_ref)
     with store.db.read() as s:
         done = set(s.execute(select(Analysis.media_id).where(Analysis.claim_id == cid)).scalars())
         todo = [(m.id, m.blob_sha, m.filename) for m in s.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -25,6 +26,8 @@ class Database:
         else:
             self.engine = create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time: threads queue here instead of sleeping in SQLite's busy handler
+        self._write_lock = threading.RLock() if self.is_sqlite else None
 
     @staticmethod
     def _sqlite_setup(engine):
@@ -48,9 +51,15 @@ class Database:
     @contextlib.contextmanager
     def session(self):
         """A write transaction: committed on success, rolled back on error."""
-        with self.Session() as s:
-            with s.begin():
-                yield s
+        if self._write_lock is None:
+            with self.Session() as s:
+                with s.begin():
+                    yield s
+            return
+        with self._write_lock:
+            with self.Session() as s:
+                with s.begin():
+                    yield s
 
     @contextlib.contextmanager
     def read(self):

@@ -61,6 +61,7 @@ class Jobs:
         self._threads: list[threading.Thread] = []
         self.periodic: list[tuple[float, Callable]] = []  # (interval s, fn) run by the first worker
         event.listen(store.db.Session, "after_commit", self._after_commit)
+        event.listen(store.db.Session, "after_rollback", self._after_rollback)
 
     # Producing ----------------------------------------------------------------------------------
     def enqueue(self, session, kind: str, payload: dict, claim_id: int | None = None) -> Job:
@@ -69,14 +70,16 @@ class Jobs:
             raise ValueError(f"no handler for job kind {kind!r}")
         job = Job(kind=kind, payload=payload, claim_id=claim_id, state="queued")
         session.add(job)
-        session.flush()
-        session.info.setdefault("jobs_to_notify", []).append(job.id)
+        session.info.setdefault("jobs_to_notify", []).append(job)  # its id is known once committed
         return job
 
     def _after_commit(self, session):
-        ids = session.info.pop("jobs_to_notify", None)
-        if ids:
-            self.notify(ids)
+        jobs = session.info.pop("jobs_to_notify", None)
+        if jobs:
+            self.notify([j.id for j in jobs])
+
+    def _after_rollback(self, session):
+        session.info.pop("jobs_to_notify", None)
 
     def notify(self, ids: list[int]) -> None:
         if self.backend == "celery":

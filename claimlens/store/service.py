@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -44,6 +45,7 @@ from .uploads import Ingested
 
 log = logging.getLogger(__name__)
 PH = PasswordHasher()
+TOKEN_CACHE_S = 5.0
 OPEN_STATES = tuple(s.value for s in State if s not in (State.REJECTED, State.FINAL))
 
 
@@ -79,6 +81,8 @@ class ClaimService:
     def __init__(self, store):
         self.store = store
         self.db = store.db
+        self._token_cache: dict[str, tuple[Actor, float]] = {}
+        self._products: dict[int, int] = {}
 
     # Blobs ---------------------------------------------------------------------------------
     def _add_blob(self, s, ing: Ingested | None = None, *, sha=None, size=None, kind=None, content_type=None,
@@ -194,10 +198,24 @@ class ClaimService:
         return Actor(Role(u.role), u.id, u.username, u.merchant_id, u.buyer_id)
 
     def actor_for_token(self, token: str) -> Actor | None:
+        """The token's user. Answers are cached for TOKEN_CACHE_S (a revoked token may work that long)."""
+        h = token_hash(token)
+        now = time.monotonic()
+        hit = self._token_cache.get(h)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        actor = self._actor_for_token(h)
+        if actor is not None:
+            if len(self._token_cache) > 10_000:
+                self._token_cache.clear()
+            self._token_cache[h] = (actor, now + TOKEN_CACHE_S)
+        return actor
+
+    def _actor_for_token(self, h: str) -> Actor | None:
         with self.db.read() as s:
             u = s.execute(
                 select(User).join(ApiToken, ApiToken.user_id == User.id).where(
-                    ApiToken.token_hash == token_hash(token), ApiToken.revoked.is_(False), User.disabled.is_(False))
+                    ApiToken.token_hash == h, ApiToken.revoked.is_(False), User.disabled.is_(False))
             ).scalar_one_or_none()
             return None if u is None else self._actor(u)
 
@@ -374,6 +392,12 @@ class ClaimService:
     def create_claim(self, actor: Actor, data: ClaimInput, files: list[Ingested],
                      idempotency_key: str | None = None) -> tuple[int, bool]:
         """(claim id, replayed). A repeated Idempotency-Key returns the first claim; nothing is created twice."""
+        cid, replayed, _ = self.submit_claim(actor, data, files, idempotency_key)
+        return cid, replayed
+
+    def submit_claim(self, actor: Actor, data: ClaimInput, files: list[Ingested],
+                     idempotency_key: str | None = None) -> tuple[int, bool, dict | None]:
+        """(claim id, replayed, the new claim as the API shows it - None when replayed)."""
         if actor.role is Role.BUYER:
             if data.buyer_id not in (None, actor.buyer_id):
                 raise Forbidden("a buyer files claims only for themselves")
@@ -403,8 +427,18 @@ class ClaimService:
             if idempotency_key:  # a concurrent request with the same key won
                 replay = self._idempotent(actor, idempotency_key, req)
                 if replay is not None:
-                    return replay, True
+                    return replay, True, None
             raise
+
+    def _product_merchant(self, product_id: int) -> int | None:
+        """The merchant of a product (cached: a product never changes merchant)."""
+        mid = self._products.get(product_id)
+        if mid is None:
+            with self.db.read() as s:
+                mid = s.scalar(select(Product.merchant_id).where(Product.id == product_id))
+            if mid is not None:
+                self._products[product_id] = mid
+        return mid
 
     def _idempotent(self, actor, key, req, s=None) -> int | None:
         def look(s):
@@ -424,37 +458,44 @@ class ClaimService:
     def _create_claim(self, actor, data, files, key, buyer_id, ctype, cents, req) -> tuple[int, bool]:
         if key is not None and (not key.strip() or len(key) > 200):
             raise Invalid("Idempotency-Key must have 1 to 200 characters")
+        merchant_id = self._product_merchant(data.product_id)
+        if merchant_id is None or (data.merchant_id is not None and data.merchant_id != merchant_id):
+            raise Invalid("unknown product for this merchant")
         with self.db.session() as s:
             if key:
                 prior = self._idempotent(actor, key, req, s)
                 if prior is not None:
-                    return prior, True
-            product = s.get(Product, data.product_id)
-            if product is None or (data.merchant_id is not None and data.merchant_id != product.merchant_id):
-                raise Invalid("unknown product for this merchant")
-            if s.get(Buyer, buyer_id) is None:
+                    return prior, True, None
+            if actor.role is not Role.BUYER and s.get(Buyer, buyer_id) is None:
                 raise Invalid(f"no buyer {buyer_id}")
-            dup = s.scalar(select(Claim.id).where(Claim.buyer_id == buyer_id, Claim.merchant_id == product.merchant_id,
+            dup = s.scalar(select(Claim.id).where(Claim.buyer_id == buyer_id, Claim.merchant_id == merchant_id,
                                                   Claim.order_ref == data.order_ref, Claim.state.in_(OPEN_STATES)))
             if dup is not None:
                 raise Conflict(f"claim {dup} for order {data.order_ref!r} is still open")
-            order_id = s.scalar(select(Order.id).where(Order.merchant_id == product.merchant_id,
-                                                       Order.order_ref == data.order_ref))
-            claim = Claim(order_ref=data.order_ref.strip(), order_id=order_id, buyer_id=buyer_id,
-                          merchant_id=product.merchant_id, product_id=product.id, type=ctype, amount_cents=cents,
+            # the order (and its packing evidence) is linked when the claim is analysed
+            claim = Claim(order_ref=data.order_ref.strip(), order_id=None, buyer_id=buyer_id,
+                          merchant_id=merchant_id, product_id=data.product_id, type=ctype, amount_cents=cents,
                           currency=(data.currency or "EUR").upper()[:3], reason=data.reason or "",
                           state=State.SUBMITTED.value, created_by=actor.user_id)
             s.add(claim)
             s.flush()
+            media = []
             for f in files:
                 self._add_blob(s, f)
-                s.add(ClaimMedia(claim_id=claim.id, blob_sha=f.sha256, kind=f.kind, filename=f.file.filename[:300]))
+                media.append(ClaimMedia(claim_id=claim.id, blob_sha=f.sha256, kind=f.kind,
+                                        filename=f.file.filename[:300]))
+            s.add_all(media)
             audit.append(s, actor=actor.label, action="submit", claim_id=claim.id, to_state=State.SUBMITTED.value,
                          data={"sha256": [f.sha256 for f in files], "amount_cents": cents, "type": ctype})
             self.store.jobs.enqueue(s, "analyse_claim", {"claim_id": claim.id}, claim_id=claim.id)
             if key:
                 s.add(IdempotencyKey(user_id=actor.user_id, key=key, request_hash=req, claim_id=claim.id))
-            return claim.id, False
+        # committed: ids and defaults are set
+        out = self._claim_summary(claim)
+        out["media"] = [{"id": m.id, "kind": m.kind, "sha256": m.blob_sha, "filename": m.filename,
+                         "round": 1, "parent_id": None, "frame_time": None, "analysis": None} for m in media]
+        out["allowed_actions"] = allowed_actions(claim.state, actor.role)
+        return claim.id, False, out
 
     def _load_claim(self, s, actor: Actor, claim_id: int, lock: bool = False) -> Claim:
         q = select(Claim).where(Claim.id == claim_id)
