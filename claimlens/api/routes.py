@@ -80,9 +80,15 @@ def create_buyer(body: NewBuyer, actor: ActorDep, store: StoreDep):
     return {"id": store.service.create_buyer(actor, body.display_name, body.phone, body.address, body.id_number)}
 
 
-@router.get("/buyers/search", tags=["admin"], summary="Find buyers by phone or ID number (keyed hash)")
-def find_buyers(actor: ActorDep, store: StoreDep, phone: str | None = None, id_number: str | None = None):
-    return {"ids": store.service.find_buyers(actor, phone, id_number)}
+class BuyerSearch(BaseModel):
+    phone: str | None = Field(None, max_length=64)
+    id_number: str | None = Field(None, max_length=64)
+
+
+@router.post("/buyers/search", tags=["admin"],
+             summary="Find buyers by phone or ID number (keyed hash; POST so that no log records them)")
+def find_buyers(body: BuyerSearch, actor: ActorDep, store: StoreDep):
+    return {"ids": store.service.find_buyers(actor, body.phone, body.id_number)}
 
 
 @router.get("/buyers/{buyer_id}", tags=["admin"])

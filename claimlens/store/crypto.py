@@ -13,7 +13,7 @@ from ..cases.identity import keyed_hash
 PREFIX = "v1"
 
 
-class KeyError_(Exception):
+class DecryptError(Exception):
     pass
 
 
@@ -52,14 +52,14 @@ class KeyRing:
         try:
             prefix, kid, b64 = token.split("$")
         except ValueError:
-            raise KeyError_("malformed ciphertext") from None
+            raise DecryptError("malformed ciphertext") from None
         if prefix != PREFIX or kid not in self.keys:
-            raise KeyError_(f"no key {kid!r} to decrypt with")
+            raise DecryptError(f"no key {kid!r} to decrypt with")
         raw = base64.b64decode(b64)
         try:
             return self.keys[kid].decrypt(raw[:12], raw[12:], aad.encode()).decode()
         except InvalidTag:
-            raise KeyError_("ciphertext does not authenticate (altered, or wrong key)") from None
+            raise DecryptError("ciphertext does not authenticate (altered, or wrong key)") from None
 
     def needs_rotation(self, token: str | None) -> bool:
         return token is not None and self.key_id(token) != self.current

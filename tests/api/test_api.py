@@ -145,12 +145,15 @@ def test_deadline_passed_is_409(api):
     assert r.status_code == 409 and "answer window closed" in r.json()["detail"]
 
 
-def test_personal_data_encrypted_and_searchable(api):
+def test_personal_data_encrypted_and_searchable(api, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
     c, w = api
     r = c.post("/api/buyers", headers=w.headers("platform"),
                json={"display_name": "Zoe", "phone": "+44 20 7946 0958", "address": "10 Downing St", "id_number": "ZX-1234"})
     bid = r.json()["id"]
-    hits = c.get("/api/buyers/search", params={"phone": "0044 (0)20 7946-0958"}, headers=w.headers("platform"))
+    hits = c.post("/api/buyers/search", json={"phone": "0044 (0)20 7946-0958"}, headers=w.headers("platform"))
     assert hits.json()["ids"] == [bid]
     got = c.get(f"/api/buyers/{bid}", headers=w.headers("admin")).json()
     assert got["phone"] == "+44 20 7946 0958" and got["address"] == "10 Downing St"
@@ -159,6 +162,17 @@ def test_personal_data_encrypted_and_searchable(api):
     with w.store.db.read() as s:
         raw = " ".join(str(v) for row in s.execute(text("SELECT * FROM buyers")).all() for v in row)
     assert "Downing" not in raw and "7946 0958" not in raw and "442079460958" not in raw and "v1$k1$" in raw
+    # a tampered ciphertext is refused, and nothing personal reaches the logs
+    from sqlalchemy import update
+
+    from claimlens.store.models import Buyer
+
+    with w.store.db.session() as s:
+        tok = s.get(Buyer, bid).address_enc
+        s.execute(update(Buyer).where(Buyer.id == bid).values(address_enc=tok[:-4] + ("AAAA" if tok[-4:] != "AAAA" else "BBBB")))
+    with pytest.raises(Exception, match="does not authenticate"):
+        c.get(f"/api/buyers/{bid}", headers=w.headers("admin"))
+    assert caplog.records and not any(x in caplog.text for x in ("Downing", "7946", "ZX-1234", "ZX1234"))
 
 
 def test_credit_record_export_import_between_platforms(make_api, tmp_path):
@@ -196,5 +210,21 @@ def test_credit_record_export_import_between_platforms(make_api, tmp_path):
         assert res["matched_buyers"] == 1
         rec = credit.buyer_record(other, admin, bid)
         assert rec["external"]["confirmed_forgeries"] == 1
+        # the forged photo, re-submitted on the second platform by someone else, is recognised
+        import io
+
+        from claimlens.store.service import ClaimInput
+        from claimlens.store.uploads import ingest
+
+        m = other.service.create_merchant(SYSTEM, "Shop C")
+        p = other.service.create_product(admin, "C-1", "Cup", merchant_id=m)
+        f = ingest(other.blobs, io.BytesIO(ai_photo(5)), "c.png", max_bytes=10**7, max_pixels=10**8,
+                   max_video_seconds=1)
+        b2 = other.service.create_buyer(SYSTEM, "Someone", phone="+33 6 99 99 99 99")
+        cid2, _ = other.service.create_claim(admin, ClaimInput("Z-1", p, "refund_only", "3", buyer_id=b2), [f])
+        other.jobs.drain()
+        d = other.service.claim_detail(admin, cid2)
+        codes = [x["code"] for x in d["media"][0]["analysis"]["document"]["findings"]]
+        assert "photo_in_credit_record" in codes
     finally:
         other.close()

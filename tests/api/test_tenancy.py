@@ -58,7 +58,7 @@ CROSS_TENANT = [
     ("reviewer", "get", "/api/audit/verify", {}),
     ("merchant_a", "get", "/api/credit/export", {}),
     ("buyer_x", "post", "/api/buyers", {"json": {"display_name": "Z"}}),
-    ("merchant_a", "get", "/api/buyers/search?phone=%2B4915112345678", {}),
+    ("merchant_a", "post", "/api/buyers/search", {"json": {"phone": "+4915112345678"}}),
 ]
 
 
