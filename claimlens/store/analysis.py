@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from sqlalchemy import select
@@ -141,6 +142,11 @@ def _analyse_one(store, cid: int, media_id: int, sha: str, filename: str, refs: 
     reused = False
     if fp is not None:
         extra = _reuse_findings(store, cid, sha, fp)
+        seen = {c for f in extra for c in f.get("details", {}).get("claims", [])}
+        for f in _index_findings(store, cid, media_id, ev):
+            claims = {(m.get("meta") or {}).get("claim_id") for m in f.get("details", {}).get("matches", [])}
+            if not claims <= seen:  # not already reported by the exact/near-duplicate check
+                extra.append(f)
         if extra:
             reused = True
             doc["findings"] = list(doc.get("findings", [])) + extra
@@ -184,17 +190,52 @@ def _reuse_findings(store, cid: int, sha: str, fp: str) -> list[dict]:
         out.append({"detector": "reuse", "code": "photo_in_credit_record", "severity": "high",
                     "message": f"this photo matches one from a confirmed or reused claim at {', '.join(issuers)}",
                     "details": {"issuers": issuers}})
-    out += _index_findings(store, cid, sha, fp)
     return out
 
 
-def _index_findings(store, cid, sha, fp) -> list[dict]:
-    """Findings of the reused-photo index (claimlens.index), when that package is installed."""
-    try:
-        from ..index import reuse_findings  # noqa: F401
-    except Exception:
+# The index (and its SQLite connection) belongs to one thread: every index call runs there.
+_index_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claimlens-index")
+_indexes: dict = {}
+
+
+def _photo_index(store):
+    """This process's handle on the reused-photo index (call on the index thread), or None when off."""
+    path = store.settings.data_dir / "index"
+    if path not in _indexes:
+        try:
+            from ..index import PhotoIndex
+
+            _indexes[path] = PhotoIndex(path)
+        except Exception as exc:  # the index is an extra: the analysis goes on without it
+            log.warning("reused-photo index unavailable: %s", exc)
+            _indexes[path] = None
+    return _indexes[path]
+
+
+def _index_findings(store, cid: int, media_id: int, ev) -> list[dict]:
+    """Verified matches from claimlens.index (survives crops, mirroring, framing); the photo is then indexed.
+
+    Each process keeps its own in-memory view of the index; the database check above sees every process."""
+    if not store.settings.photo_index:
         return []
-    return []  # the index is queried by its own service; wiring comes with its API
+    with store.db.read() as s:
+        own = list(s.execute(select(ClaimMedia.id).where(ClaimMedia.claim_id == cid)).scalars())
+
+    def work():
+        idx = _photo_index(store)
+        if idx is None:
+            return []
+        from ..index import reuse_findings
+
+        found = [f.to_dict() for f in reuse_findings(ev, idx, exclude_ids=own)]
+        idx.add(media_id, ev, {"label": f"claim {cid} photo {media_id}", "claim_id": cid})
+        return found
+
+    try:
+        return _index_thread.submit(work).result(timeout=300)
+    except Exception as exc:
+        log.warning("reused-photo index search failed for claim %s: %s", cid, exc)
+        return []
 
 
 def _decide(store, cid: int) -> None:

@@ -35,6 +35,7 @@ class Settings:
     analysis_delay_s: float = 0.0  # test aid: hold each analysis this long (crash-recovery tests)
     platform_name: str = "claimlens"
     detectors: list[str] | None = None  # run only these forensic detectors (default: all)
+    photo_index: bool = True  # also search the reused-photo index (claimlens.index) in data_dir/index
     auto_approval: AutoApprovalPolicy = field(default_factory=AutoApprovalPolicy)
     credit_trusted_keys: list[str] = field(default_factory=list)
     secrets: dict = field(default_factory=dict, repr=False)
@@ -62,6 +63,7 @@ class Settings:
             analysis_delay_s=float(_env("CLAIMLENS_ANALYSIS_DELAY_S", 0)),
             platform_name=_env("CLAIMLENS_PLATFORM_NAME", "claimlens"),
             detectors=[d for d in _env("CLAIMLENS_DETECTORS", "").split(",") if d] or None,
+            photo_index=_env("CLAIMLENS_PHOTO_INDEX", "1") not in ("0", "false", "no"),
             auto_approval=policy,
             credit_trusted_keys=[k for k in (_env("CLAIMLENS_CREDIT_TRUSTED_KEYS", "") or "").split(",") if k],
         )

@@ -148,6 +148,7 @@ def make_settings(tmp_path, url, **kw):
 
     kw.setdefault("job_workers", 0)
     kw.setdefault("detectors", FAST_DETECTORS)
+    kw.setdefault("photo_index", False)  # tests that need the reused-photo index turn it on
     return Settings.from_env(data_dir=tmp_path / "data", database_url=url, **kw)
 
 

@@ -135,3 +135,28 @@ def test_appeal_and_final(store):
     with store.db.read() as s:
         actors = [x.actor for x in s.execute(select(Decision).where(Decision.claim_id == cid)).scalars()]
     assert actors[0] == "system" and actors[-1].startswith("admin:admin#")
+
+
+def test_reused_photo_index_finds_a_mirrored_crop(tmp_path, db_url):
+    """With claimlens.index on, a mirrored, cropped copy of another claim's photo is reported."""
+    pytest.importorskip("claimlens.index")
+    import numpy as np
+
+    from claimlens.store import Store
+    from claimlens.store.testing import jpeg_bytes, make_settings, photo_array
+
+    st = Store(make_settings(tmp_path, db_url, photo_index=True))
+    try:
+        w = World(st)
+        base = photo_array(0, (300, 400))
+        c1, _ = file_claim(w, data=jpeg_bytes(base), order="O-1")
+        st.jobs.drain()
+        copy = np.ascontiguousarray(base[20:280, 30:370][:, ::-1])
+        c2, _ = file_claim(w, who="buyer_y", data=jpeg_bytes(copy, 80), order="O-2")
+        st.jobs.drain()
+        a = st.service.claim_detail(w.actors["admin"], c2)["media"][0]["analysis"]
+        hits = [f for f in a["document"]["findings"] if f["detector"] != "reuse" or f["code"] == "reused_photo"]
+        assert a["reused"], a["document"]["findings"]
+        assert any(m["meta"]["claim_id"] == c1 for f in hits for m in f.get("details", {}).get("matches", []))
+    finally:
+        st.close()
