@@ -41,6 +41,14 @@ class Backend(ABC):
     def search(self, queries, k: int, radius: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Nearest rows per query: (distances int32, ids int64), both (n_queries, k); -1 ids pad."""
 
+    def range_search(self, queries, radius: int, k: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query index, id, distance) for stored rows within `radius` of each query, one per query and id.
+
+        This default keeps at most k rows per query; backends that can list every row in range override it."""
+        D, I = self.search(queries, k, radius)
+        qi, col = np.nonzero(I >= 0)
+        return _dedupe(qi, I[qi, col], D[qi, col])
+
     @abstractmethod
     def save(self) -> None: ...
 
@@ -98,6 +106,7 @@ class NumpyBackend(Backend):
             if len(ids) != s["count"] or codes.shape != (s["count"], self.nbytes):
                 raise IndexCorrupt(f"segment {s['codes']} has the wrong shape", str(self.path))
             self.segments.append((s["seq"], ids, codes))
+            self._open_segment_extra(s, check, keep)
         t = m["tombstones"]
         if t:
             arr = self._open_array(t["file"], t["crc"], check, keep)
@@ -168,6 +177,9 @@ class NumpyBackend(Backend):
         self.segments.append((seq, ids_mm, codes_mm))
         self._alive.append(self._alive_mask(seq, ids_mm))
         self._on_add(ids_mm, codes_mm)
+        self._after_add()
+
+    def _after_add(self) -> None:
         if len(self.segments) > MAX_SEGMENTS:
             self.compact()
 
@@ -266,6 +278,8 @@ class NumpyBackend(Backend):
         files = [(s["ids"], s["ids_crc"]) for s in m["segments"]] + [(s["codes"], s["codes_crc"]) for s in m["segments"]]
         if m["tombstones"]:
             files.append((m["tombstones"]["file"], m["tombstones"]["crc"]))
+        for s in m["segments"]:
+            files += [(f["name"], f["crc"]) for f in s.get("mih", {}).get("files", [])]
         for name, crc in files:
             p = self.path / name
             if not p.exists():
@@ -274,12 +288,25 @@ class NumpyBackend(Backend):
                 problems.append(f"{name}: checksum mismatch")
         return problems
 
-    # Hooks for the FAISS subclass -----------------------------------------------------------------
+    # Hooks for subclasses --------------------------------------------------------------------------
+    def _open_segment_extra(self, seg: dict, check: bool, keep: set) -> None: ...
+
     def _on_add(self, ids, codes) -> None: ...
 
     def _on_remove(self, ids) -> None: ...
 
     def _on_compact(self) -> None: ...
+
+
+def _dedupe(qi: np.ndarray, ids: np.ndarray, d: np.ndarray):
+    """One (query, id) pair each, at its smallest distance."""
+    if not len(qi):
+        return qi.astype(np.int64), ids.astype(np.int64), d.astype(np.int32)
+    o = np.lexsort((d, ids, qi))
+    qi, ids, d = qi[o], ids[o], d[o]
+    first = np.ones(len(qi), bool)
+    first[1:] = (qi[1:] != qi[:-1]) | (ids[1:] != ids[:-1])
+    return qi[first].astype(np.int64), ids[first].astype(np.int64), d[first].astype(np.int32)
 
 
 def _finish(d: np.ndarray, i: np.ndarray, radius: int | None, nbits: int):
@@ -397,6 +424,10 @@ class FaissBackend(NumpyBackend):
 
 
 def open_backend(path, nbits: int = 64, kind: str = "numpy", **kw) -> Backend:
+    if kind == "mih":
+        from .mih import MihBackend
+
+        return MihBackend(path, nbits, **kw)
     if kind == "numpy":
         return NumpyBackend(path, nbits, **kw)
     if kind in ("faiss", "multihash"):

@@ -133,7 +133,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
     def common(sp):
         sp.add_argument("--index", default=DEFAULT_DIR, help=f"index folder (default {DEFAULT_DIR}, env CLAIMLENS_INDEX)")
-        sp.add_argument("--backend", default="numpy", choices=["numpy", "faiss"],
+        sp.add_argument("--backend", default="mih", choices=["mih", "numpy", "faiss"],
                         help="search backend for a new index (an existing index keeps its own)")
 
     a = sub.add_parser("add", help="index photos")

@@ -21,8 +21,9 @@ from PIL import Image
 WORK_SIDE = 512  # photos are analysed at most this large (longest side)
 N_KEYPOINTS = 400  # ORB keypoints kept for verification
 N_LOCAL_INDEX = 24  # local codes stored per indexed photo
-N_LOCAL_QUERY = 48  # local codes searched per query (and as many for its mirror)
+N_LOCAL_QUERY = 64  # local codes searched per query (and as many for its mirror)
 CODE_BYTES = 8  # 64-bit codes for both kinds
+THUMB_SIDE = 64  # stored grey thumbnail of the trimmed photo, for the pixel check after the geometric fit
 FP_VERSION = 1
 
 
@@ -47,6 +48,8 @@ class Fingerprint:
     mirror_keypoints: Keypoints | None = None  # only for queries
     trim: tuple[int, int, int, int] = (0, 0, 0, 0)  # (top, bottom, left, right) pixels trimmed
     shape: tuple[int, int] = (0, 0)  # (height, width) of the photo as given
+    thumb: np.ndarray | None = None  # (THUMB_SIDE, THUMB_SIDE) uint8: the trimmed photo, squeezed to a square
+    image: np.ndarray | None = None  # the trimmed grey work image; only for queries, never stored
 
     def local_codes(self, n: int = N_LOCAL_INDEX) -> np.ndarray:
         return self.keypoints.local_codes(n)
@@ -65,6 +68,7 @@ class Fingerprint:
             size=np.array(kp.size, dtype=np.int32),
             trim=np.array(self.trim, dtype=np.int32),
             shape=np.array(self.shape, dtype=np.int32),
+            **({"thumb": self.thumb} if self.thumb is not None else {}),
         )
         return buf.getvalue()
 
@@ -72,7 +76,8 @@ class Fingerprint:
     def from_bytes(cls, data: bytes) -> "Fingerprint":
         z = np.load(io.BytesIO(data), allow_pickle=False)
         kp = Keypoints(z["pts"], z["desc"], tuple(int(v) for v in z["size"]))
-        return cls(z["g"], z["m"], kp, None, tuple(int(v) for v in z["trim"]), tuple(int(v) for v in z["shape"]))
+        thumb = z["thumb"] if "thumb" in z.files else None  # absent in fingerprints from before the pixel check
+        return cls(z["g"], z["m"], kp, None, tuple(int(v) for v in z["trim"]), tuple(int(v) for v in z["shape"]), thumb)
 
 
 def to_rgb(image) -> np.ndarray:
@@ -155,6 +160,11 @@ def _spread(pts: np.ndarray, size: tuple[int, int], n: int, grid: int = 4) -> np
     return np.sort(order[:n])
 
 
+def make_thumb(work: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
+    """The trimmed work image squeezed to side x side (area averaging)."""
+    return cv2.resize(work, (side, side), interpolation=cv2.INTER_AREA)
+
+
 def work_image(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """Trim uniform borders and shrink to WORK_SIDE; also returns the trim."""
     t, b, l, r = trim_borders(gray)
@@ -179,7 +189,9 @@ def fingerprint(image, query: bool = False) -> Fingerprint:
         keypoints=orb_keypoints(g),
         trim=trim,
         shape=gray.shape[:2],
+        thumb=make_thumb(g),
     )
     if query:
         fp.mirror_keypoints = orb_keypoints(mirror)
+        fp.image = g
     return fp

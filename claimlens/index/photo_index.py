@@ -6,8 +6,11 @@ A folder holds:
                   rebuilt from it, and on open they are reconciled with it after an interrupted write.
   global/         one 64-bit pHash per photo (a Hamming backend)
   local/          24 64-bit local codes per photo (a Hamming backend)
-Search: candidates from both backends (the query's hash and its mirror's; the query's local codes and its
-mirror's, voted per photo), then geometric verification; only verified matches are returned.
+Backends: "mih" (the default: multi-index hashing over memory-mapped sorted tables, see mih.py), "numpy"
+(brute force) or "faiss". Search: candidates from both backends (the query's hash and its mirror's; the
+query's local codes and its mirror's, one vote per query code and photo), the best few verified
+geometrically, then a pixel check of the stored thumbnail (pixels.py) rejects other captures of the same
+scene; only matches passing both are returned.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 from .backends import Backend, open_backend
 from .fingerprint import N_LOCAL_INDEX, N_LOCAL_QUERY, Fingerprint, fingerprint
 from .storage import IndexCorrupt
+from .pixels import same_capture
 from .verify import Transform, verify
 
 GLOBAL_RADIUS = 12  # pHash bits
@@ -33,7 +37,12 @@ LOCAL_RADIUS = 10  # bits of a 64-bit local code
 LOCAL_K = 4  # neighbours per local code
 MAX_CANDIDATES = 8  # photos verified per query
 MIN_VOTES = 2  # local codes a photo must share with the query to be verified (unless its pHash is near)
+MIH_MIN_VOTES = 1  # the mih backend lists every code in range (no k cut), so one shared code makes a candidate
 LOCAL_FAISS = {"nhash": 3, "nflip": 1}  # multi-index hashing: 3 x 21-bit keys, probes 1 bit away
+# mih layouts: local codes 2 x 24-bit keys probed 1 bit away (every code within 3 bits, most within 10);
+# global hashes 4 x 16-bit keys probed 1 bit away (every hash within 7 bits)
+LOCAL_MIH = {"tables": 2, "key_bits": 24, "probe": 1}
+GLOBAL_MIH = {"tables": 4, "key_bits": 16, "probe": 1}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS photos (
@@ -76,7 +85,8 @@ def _fingerprint(photo, query: bool) -> Fingerprint:
 class PhotoIndex:
     """Open (or create) an index folder. backend: "numpy" (embedded brute force) or "faiss" (ANN)."""
 
-    def __init__(self, path, backend: str = "numpy", check: bool = True, local_opts: dict | None = None):
+    def __init__(self, path, backend: str = "mih", check: bool = True, local_opts: dict | None = None,
+                 pixel_check: bool = True):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path / "photos.sqlite", isolation_level=None)
@@ -90,10 +100,13 @@ class PhotoIndex:
         self.backend_kind = stored or backend
         if not stored:
             self._set_state("backend", backend)
-        self.globals: Backend = open_backend(self.path / "global", 64, self.backend_kind, check=check)
-        # local codes are many per photo: longer hash keys keep FAISS buckets small
-        opts = LOCAL_FAISS if self.backend_kind != "numpy" else {}
-        self.locals: Backend = open_backend(self.path / "local", 64, self.backend_kind, check=check, **(local_opts or opts))
+        self.pixel_check = pixel_check
+        kind = self.backend_kind
+        self.globals: Backend = open_backend(self.path / "global", 64, kind, check=check,
+                                             **(GLOBAL_MIH if kind == "mih" else {}))
+        # local codes are many per photo: longer hash keys keep buckets small
+        opts = {"mih": LOCAL_MIH, "numpy": {}}.get(kind, LOCAL_FAISS)
+        self.locals: Backend = open_backend(self.path / "local", 64, kind, check=check, **(local_opts or opts))
         self.repaired = self._reconcile()
 
     # State ------------------------------------------------------------------------------------
@@ -263,12 +276,10 @@ class PhotoIndex:
         codes = np.concatenate(codes).reshape(-1, 8)
         votes: Counter = Counter()
         if len(codes):
-            D, I = self.locals.search(codes, LOCAL_K, LOCAL_RADIUS)
-            for row in I:
-                for i in set(int(v) for v in row if v >= 0):  # one vote per query code and photo
-                    if i not in exclude:
-                        votes[i] += 1
-        ranked = sorted(set(gdist) | {i for i, v in votes.items() if v >= MIN_VOTES}, key=lambda i: (i not in gdist, -votes[i], gdist.get(i, 99)))
+            _, ids, _ = self.locals.range_search(codes, LOCAL_RADIUS, LOCAL_K)  # one per query code and photo
+            votes.update(int(i) for i in ids if int(i) not in exclude)
+        min_votes = MIH_MIN_VOTES if self.backend_kind == "mih" else MIN_VOTES
+        ranked = sorted(set(gdist) | {i for i, v in votes.items() if v >= min_votes}, key=lambda i: (i not in gdist, -votes[i], gdist.get(i, 99)))
         return [(i, gdist.get(i), votes[i]) for i in ranked[:MAX_CANDIDATES]]
 
     def search(self, photo, k: int = 5, exclude_ids=()) -> list[Match]:
@@ -276,15 +287,22 @@ class PhotoIndex:
         fp = _fingerprint(photo, query=True)
         matches = []
         for photo_id, gd, nv in self.candidates(fp, exclude_ids):
-            try:
-                cand = self._load_fp(photo_id)
-            except KeyError:  # not in the table (a write was interrupted): cannot verify
-                continue
-            tr = verify(fp, cand)
+            tr = self.check(fp, photo_id)
             if tr is not None:
                 matches.append(Match(photo_id, tr.score, tr.inliers, tr, self.meta(photo_id) or {}, gd, nv))
         matches.sort(key=lambda m: -m.inliers)
         return matches[:k]
+
+    def check(self, fp: Fingerprint, photo_id: int) -> Transform | None:
+        """The geometric fit of a query fingerprint to a stored photo, if it holds and the pixels agree."""
+        try:
+            cand = self._load_fp(photo_id)
+        except KeyError:  # not in the table (a write was interrupted): cannot verify
+            return None
+        tr = verify(fp, cand)
+        if tr is None or (self.pixel_check and not same_capture(fp, cand, tr)):
+            return None
+        return tr
 
     def stats(self) -> dict:
         return {

@@ -7,7 +7,7 @@ with many inliers; an unrelated photo does not.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import cv2
 import numpy as np
@@ -34,6 +34,7 @@ class Transform:
     rotation: float  # degrees
     crop: float  # fraction of the candidate's (trimmed) area that the query shows
     residual: float = 0.0  # median inlier error, candidate work pixels
+    matrix: tuple = field(default=(), repr=False)  # 2x3 similarity, query (mirrored view) to candidate pixels
 
     @property
     def score(self) -> float:
@@ -41,6 +42,7 @@ class Transform:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        d.pop("matrix")
         d["score"] = round(self.score, 3)
         for k in ("scale", "rotation", "crop", "residual"):
             d[k] = round(d[k], 3)
@@ -128,7 +130,7 @@ def verify(query: Fingerprint, cand: Fingerprint, min_inliers: int = MIN_INLIERS
         if crop < MIN_CROP:
             continue
         res = np.linalg.norm(src @ M[:, :2].T + M[:, 2] - dst, axis=1)[mask.ravel() > 0] / (thresh / REPROJ_PX)
-        tr = Transform(n_in, len(qi), mirrored, 1.0 / s, rot, crop, float(np.median(res)))
+        tr = Transform(n_in, len(qi), mirrored, 1.0 / s, rot, crop, float(np.median(res)), tuple(M.ravel().tolist()))
         if best is None or tr.inliers > best.inliers:
             best = tr
     return best

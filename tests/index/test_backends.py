@@ -4,7 +4,7 @@ import pytest
 from claimlens.index.backends import FaissBackend, NumpyBackend, open_backend
 from claimlens.index.storage import IndexCorrupt
 
-KINDS = ["numpy", "faiss", "hnsw"]
+KINDS = ["numpy", "mih", "faiss", "hnsw"]
 
 
 def flip_bits(codes, n, rng):
@@ -45,7 +45,7 @@ def test_add_search_remove_save_load(tmp_path, data, kind):
     assert b2.verify() == []
 
 
-@pytest.mark.parametrize("kind", ["numpy", "faiss"])
+@pytest.mark.parametrize("kind", ["numpy", "mih", "faiss"])
 def test_radius_and_padding(tmp_path, data, kind):
     ids, codes, _ = data
     b = open_backend(tmp_path / "b", 64, kind)
@@ -79,7 +79,7 @@ def test_faiss_matches_brute_force(tmp_path, data):
     assert (nb.search(q, 1)[1] == fb.search(q, 1)[1]).all()
 
 
-@pytest.mark.parametrize("kind", ["numpy", "faiss"])
+@pytest.mark.parametrize("kind", ["numpy", "mih", "faiss"])
 def test_flipped_bytes_in_a_segment_are_reported(tmp_path, data, kind):
     ids, codes, _ = data
     b = open_backend(tmp_path / "b", 64, kind)

@@ -1,0 +1,102 @@
+"""Pixel check after the geometric fit: the same capture, or another capture of the same scene?
+
+A re-encode, resize or crop of a photo keeps its pixels: the candidate's stored grey thumbnail and the query
+warped onto it by the fitted similarity agree closely in their fine detail. A second capture from a tripod or
+the other camera of a stereo pair fits a similarity too (same scene, same viewpoint) but its fine detail
+differs: other noise and blur, parallax, light. The score is the normalised cross-correlation of the
+high-pass residuals of both, block by block over the part of the thumbnail that the query covers.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .fingerprint import Fingerprint
+from .verify import Transform, _trim
+
+HIGHPASS_SIGMA = 1.5  # thumbnail pixels
+MIN_PIXELS = 200  # fewer covered thumbnail pixels cannot be judged: the check passes
+BLOCK = 8  # thumbnail pixels per block side
+MIN_BLOCKS = 4  # fewer fully covered blocks cannot be judged either
+MIN_AGREEMENT = 0.75  # calibrated with bench/index.py --calibrate; see the note there
+
+
+def _mat(a: np.ndarray) -> np.ndarray:
+    m = np.eye(3)
+    m[:2] = np.asarray(a, np.float64).reshape(2, 3)
+    return m
+
+
+def _scale_shift(sx: float, sy: float, tx: float, ty: float) -> np.ndarray:
+    return np.array([[sx, 0, tx], [0, sy, ty], [0, 0, 1]], np.float64)
+
+
+def warp_query(query: Fingerprint, cand: Fingerprint, tr: Transform) -> tuple[np.ndarray, np.ndarray]:
+    """The query photo resampled onto the candidate's thumbnail grid, and the mask of covered pixels."""
+    side = cand.thumb.shape[0]
+    g = query.image[:, ::-1] if tr.mirrored else query.image
+    qh, qw = g.shape
+    # candidate thumbnail -> candidate work -> candidate original pixels (pixel centres at integers)
+    cw, ch = cand.keypoints.size
+    t, b, l, r = cand.trim
+    Hc, Wc = cand.shape
+    sxc, syc = (Wc - l - r) / max(cw, 1), (Hc - t - b) / max(ch, 1)
+    thumb_to_work = _scale_shift(cw / side, ch / side, 0.5 * cw / side - 0.5, 0.5 * ch / side - 0.5)
+    work_to_orig = _scale_shift(sxc, syc, l, t)
+    # candidate original -> query original (the mirrored frame for a mirrored match) -> query work pixels
+    orig_to_query = np.linalg.inv(_mat(tr.matrix))
+    tq, bq, lq, rq = _trim(query, tr.mirrored)
+    Hq, Wq = query.shape
+    sxq, syq = (Wq - lq - rq) / max(qw, 1), (Hq - tq - bq) / max(qh, 1)
+    query_to_work = np.linalg.inv(_scale_shift(sxq, syq, lq, tq))
+    A = query_to_work @ orig_to_query @ work_to_orig @ thumb_to_work
+    # shrink the query first so that bilinear sampling does not alias
+    f = max(1.0, float(np.sqrt(abs(np.linalg.det(A[:2, :2])))))
+    if f > 1.01:
+        sw, sh = max(1, round(qw / f)), max(1, round(qh / f))
+        g = cv2.resize(np.ascontiguousarray(g), (sw, sh), interpolation=cv2.INTER_AREA)
+        A = _scale_shift(sw / qw, sh / qh, 0.5 * sw / qw - 0.5, 0.5 * sh / qh - 0.5) @ A
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    out = cv2.warpAffine(np.ascontiguousarray(g, np.float32), A[:2], (side, side), flags=flags,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    cover = cv2.warpAffine(np.ones(g.shape, np.float32), A[:2], (side, side), flags=flags,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    mask = cv2.erode((cover > 0.999).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    return out, mask
+
+
+def _highpass(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float32)
+    return x - cv2.GaussianBlur(x, (0, 0), HIGHPASS_SIGMA)
+
+
+def agreement(query: Fingerprint, cand: Fingerprint, tr: Transform) -> float | None:
+    """Median over 8x8-pixel blocks of the normalised cross-correlation of high-pass residuals (-1..1).
+
+    The median ignores the few blocks a sticker or caption covers. None when it cannot be judged."""
+    if query.image is None or cand.thumb is None or len(tr.matrix) != 6:
+        return None
+    warped, mask = warp_query(query, cand, tr)
+    if mask.sum() < MIN_PIXELS:
+        return None
+    a, b = _highpass(warped), _highpass(cand.thumb)
+    side, bs = mask.shape[0], BLOCK
+    vals = []
+    for y in range(0, side - bs + 1, bs):
+        for x in range(0, side - bs + 1, bs):
+            m = mask[y : y + bs, x : x + bs]
+            if m.mean() < 0.8:
+                continue
+            u, v = a[y : y + bs, x : x + bs][m], b[y : y + bs, x : x + bs][m]
+            u, v = u - u.mean(), v - v.mean()
+            den = float(np.sqrt((u * u).sum() * (v * v).sum()))
+            if den > 1e-3:
+                vals.append(float((u * v).sum()) / den)
+    return float(np.median(vals)) if len(vals) >= MIN_BLOCKS else None
+
+
+def same_capture(query: Fingerprint, cand: Fingerprint, tr: Transform, threshold: float = MIN_AGREEMENT) -> bool:
+    """False when the pixels show another capture of the scene; True when they agree or cannot be judged."""
+    s = agreement(query, cand, tr)
+    return s is None or s >= threshold
