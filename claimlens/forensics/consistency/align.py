@@ -29,6 +29,23 @@ def _poly(x: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(r), r, g, b, r * r, g * g, b * b, r * g, r * b, g * b, r**3, g**3, b**3], 1)
 
 
+def _poly_rows(img: np.ndarray) -> np.ndarray:
+    """The terms of `_poly` for an HxWx3 float32 image, as 13xN rows (applying a fit is one matmul)."""
+    r, g, b = (c.ravel() for c in cv2.split(img))
+    t = np.empty((13, len(r)), np.float32)
+    t[0], t[1], t[2], t[3] = 1.0, r, g, b
+    np.multiply(r, r, out=t[4])
+    np.multiply(g, g, out=t[5])
+    np.multiply(b, b, out=t[6])
+    np.multiply(r, g, out=t[7])
+    np.multiply(r, b, out=t[8])
+    np.multiply(g, b, out=t[9])
+    np.multiply(t[4], r, out=t[10])
+    np.multiply(t[5], g, out=t[11])
+    np.multiply(t[6], b, out=t[12])
+    return t
+
+
 def fit_colors(src: np.ndarray, dst: np.ndarray, valid: np.ndarray, rng_seed: int = 0):
     """Fit dst ~ poly(src) on valid pixels, twice, the second time without the worst residuals."""
     idx = np.flatnonzero(valid.ravel())
@@ -36,7 +53,7 @@ def fit_colors(src: np.ndarray, dst: np.ndarray, valid: np.ndarray, rng_seed: in
         return src, 1.0
     rng = np.random.default_rng(rng_seed)
     if idx.size > 20000:
-        idx = rng.choice(idx, 20000, replace=False)
+        idx = idx[rng.integers(0, idx.size, 20000)]
     s = src.reshape(-1, 3)[idx].astype(np.float64)
     d = dst.reshape(-1, 3)[idx].astype(np.float64)
     A = _poly(s)
@@ -47,9 +64,9 @@ def fit_colors(src: np.ndarray, dst: np.ndarray, valid: np.ndarray, rng_seed: in
         res = np.abs(A @ coef - d).max(1)
         keep = res <= max(np.quantile(res, 0.8) * 2.0, 2.0 / 255)
     rmse = float(np.sqrt(np.mean((A[keep] @ coef - d[keep]) ** 2)))
-    flat = src.reshape(-1, 3)
-    out = (_poly(flat) @ coef.astype(np.float32)).reshape(src.shape)
-    return np.clip(out, 0, 1).astype(np.float32), rmse
+    out = coef.T.astype(np.float32) @ _poly_rows(src)
+    np.clip(out, 0, 1, out=out)
+    return cv2.merge([c.reshape(src.shape[:2]) for c in out]), rmse
 
 
 def align(claim, ref, reg: Registration, side: int = MAP_SIDE) -> Aligned | None:

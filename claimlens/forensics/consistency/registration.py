@@ -22,15 +22,30 @@ def _cache(ev) -> dict:
     return ev.__dict__.setdefault("_consistency_cache", {})
 
 
+BASE_SIDE = 1024  # every smaller copy is made from one copy of this size (one pass over a large photo)
+
+
+def _resize(src: np.ndarray, s: float) -> np.ndarray:
+    h, w = src.shape[:2]
+    return cv2.resize(src, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
 def downscaled(ev, long_side: int, color: bool = False) -> tuple[np.ndarray, float]:
     """A copy of the photo whose long side is at most `long_side`, and its scale factor."""
     key = ("small", long_side, color)
     c = _cache(ev)
     if key not in c:
-        src = ev.rgb if color else ev.gray
-        h, w = src.shape[:2]
-        s = min(1.0, long_side / max(h, w))
-        img = src if s >= 1.0 else cv2.resize(src, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+        full = max(ev.height, ev.width)
+        if long_side >= full:
+            img, s = (ev.rgb if color else ev.gray), 1.0
+        elif long_side >= BASE_SIDE:
+            img, s = _resize(ev.rgb if color else ev.gray, long_side / full), long_side / full
+        else:
+            base, sb = downscaled(ev, BASE_SIDE, True)
+            if not color:
+                base = c.setdefault(("gray", BASE_SIDE), cv2.cvtColor(base, cv2.COLOR_RGB2GRAY)) if sb < 1.0 else ev.gray
+            s2 = min(1.0, long_side / max(base.shape[:2]))
+            img, s = (base if s2 >= 1.0 else _resize(base, s2)), sb * s2
         c[key] = (img, s)
     return c[key]
 

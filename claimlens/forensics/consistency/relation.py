@@ -44,33 +44,34 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / den) if den > 1e-12 else 0.0
 
 
+def _fine(g: np.ndarray) -> np.ndarray:
+    """Finest-scale structure: a difference of Gaussians."""
+    return cv2.GaussianBlur(g, (0, 0), 0.7) - cv2.GaussianBlur(g, (0, 0), 2.0)
+
+
 def agreement(al: Aligned) -> dict:
     """Photometric agreement features of an aligned pair, measured over the valid overlap."""
     v = al.valid
     d = residual(al)[v]
     cg = cv2.cvtColor(al.claim, cv2.COLOR_RGB2GRAY)
     rg = cv2.cvtColor(al.ref, cv2.COLOR_RGB2GRAY)
-    # fine structure: difference of Gaussians at the finest scales
-    cf = cv2.GaussianBlur(cg, (0, 0), 0.7) - cv2.GaussianBlur(cg, (0, 0), 2.0)
-    rf = cv2.GaussianBlur(rg, (0, 0), 0.7) - cv2.GaussianBlur(rg, (0, 0), 2.0)
-    # mid structure
-    cm = cv2.GaussianBlur(cg, (0, 0), 2.0) - cv2.GaussianBlur(cg, (0, 0), 6.0)
-    rm = cv2.GaussianBlur(rg, (0, 0), 2.0) - cv2.GaussianBlur(rg, (0, 0), 6.0)
+    c2, r2 = cv2.GaussianBlur(cg, (0, 0), 2.0), cv2.GaussianBlur(rg, (0, 0), 2.0)
+    cf = cv2.GaussianBlur(cg, (0, 0), 0.7) - c2  # fine structure
+    rf = cv2.GaussianBlur(rg, (0, 0), 0.7) - r2
+    cm = c2 - cv2.GaussianBlur(c2, (0, 0), 5.66)  # mid structure (sigma 6 overall)
+    rm = r2 - cv2.GaussianBlur(r2, (0, 0), 5.66)
     # clipped highlights / crushed shadows of the reference: a copy cannot show detail there
-    raw = al.ref_raw.max(2)
-    low = al.ref_raw.min(2)
     k = np.ones((5, 5), np.uint8)
-    clipped = (cv2.erode((raw >= 0.985).astype(np.uint8), k) > 0) | (cv2.erode((low <= 0.015).astype(np.uint8), k) > 0)
+    clipped = (cv2.erode((al.ref_raw.max(2) >= 0.985).astype(np.uint8), k) > 0) | (
+        cv2.erode((al.ref_raw.min(2) <= 0.015).astype(np.uint8), k) > 0
+    )
     clipped &= v
-    lstd = np.sqrt(np.maximum(cv2.GaussianBlur(cg * cg, (0, 0), 1.5) - cv2.GaussianBlur(cg, (0, 0), 1.5) ** 2, 0))
-    clip_detail = float((lstd[clipped] > 0.02).mean()) if clipped.sum() > 0.005 * v.sum() else 0.0
-    gm = cv2.GaussianBlur(np.abs(cv2.Sobel(rg, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(rg, cv2.CV_32F, 0, 1)), (0, 0), 3)
-    flat = v & (gm < np.quantile(gm[v], 0.3)) & ~clipped
-    cn = cg - cv2.GaussianBlur(cg, (0, 0), 1.0)
-    rn = rg - cv2.GaussianBlur(rg, (0, 0), 1.0)
-    flat_eratio = float(np.sqrt((cn[flat] ** 2).mean() / max(1e-12, (rn[flat] ** 2).mean()))) if flat.sum() > 100 else 1.0
+    clip_detail = 0.0
+    if clipped.sum() > 0.005 * v.sum():
+        m = cv2.GaussianBlur(cg, (0, 0), 1.5)
+        lstd = np.sqrt(np.maximum(cv2.GaussianBlur(cg * cg, (0, 0), 1.5) - m * m, 0))
+        clip_detail = float((lstd[clipped] > 0.02).mean())
     return {
-        "flat_eratio": flat_eratio,
         "clip_share": float(clipped.sum() / max(1, v.sum())),
         "clip_detail": clip_detail,
         "agree": float((d < AGREE_TOL).mean()),
@@ -80,6 +81,26 @@ def agreement(al: Aligned) -> dict:
         "fit_rmse": al.fit_rmse,
         "overlap": float(v.mean()),
         "eratio": float(np.sqrt((cf[v] ** 2).mean() / max(1e-12, (rf[v] ** 2).mean()))),
+    }
+
+
+def patch_agreement(al: Aligned) -> dict:
+    """Fine-texture energy ratio on a full-detail window, over the pixels that agree.
+
+    Local edits (a painted crack) add fine energy of their own; they are left out, so that only
+    a difference in focus, noise or resolution between the two photos moves the ratio.
+    """
+    cg = cv2.cvtColor(al.claim, cv2.COLOR_RGB2GRAY)
+    rg = cv2.cvtColor(al.ref, cv2.COLOR_RGB2GRAY)
+    cf, rf = _fine(cg), _fine(rg)
+    d = residual(al)
+    edited = cv2.dilate((d >= 2 * AGREE_TOL).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    v = al.valid & ~edited
+    if v.sum() < 0.3 * al.valid.sum():
+        v = al.valid
+    return {
+        "patch_eratio": float(np.sqrt((cf[v] ** 2).mean() / max(1e-12, (rf[v] ** 2).mean()))),
+        "patch_fine_ncc": _ncc(cf[v], rf[v]),
     }
 
 
@@ -148,15 +169,16 @@ def relate(claim, ref) -> Relation:
         "sim_dev": similarity_deviation(reg, (claim.width, claim.height), (ref.width, ref.height)),
     }
     al = None
-    if reg.inliers >= 10:
+    r = DERIVED_RULES
+    copy_like = reg.inliers >= r["inliers"] and reg.inlier_ratio >= r["inlier_ratio"] and reg.similar_share >= r["similar"]
+    if copy_like:  # only a registration that could be a copy needs the pixel comparison
         al = align(claim, ref, reg, side=RELATION_SIDE)
         if al is not None:
             f.update(agreement(al))
             # blur, noise and exposure differences: judged on a full-detail window
             patch = align_patch(claim, ref, reg, al)
             if patch is not None:
-                pf = agreement(patch)
-                f.update({"patch_eratio": pf["eratio"], "patch_fine_ncc": pf["fine_ncc"]})
+                f.update(patch_agreement(patch))
     rel, conf = classify(f)
     if rel == "derived" and max(claim.width, claim.height) > RELATION_SIDE:
         al = align(claim, ref, reg) or al  # finer copy for the edit map
