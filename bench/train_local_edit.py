@@ -276,7 +276,7 @@ def report(tag, images, params, log):
         f"   ({int(lab.sum())} edited / {int((~lab).sum())} clean images)")
 
 
-def train(d: Path, corpus_n: int = 160, splices: int = 3, sources: str = "all", epochs: int = 12,
+def train(d: Path, corpus_n: int = 140, splices: int = 3, sources: str = "all", epochs: int = 12,
           seeds=SEEDS, log=print) -> dict:
     return fit(collect(d, corpus_n, splices, sources, seeds=seeds, log=log), epochs, log)
 
@@ -313,7 +313,7 @@ def main(argv=None) -> int:
     from bench.forensics import data_dir
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus-n", type=int, default=160, help="cases per corpus seed")
+    ap.add_argument("--corpus-n", type=int, default=140, help="cases per corpus seed")
     ap.add_argument("--splices", type=int, default=3, help="splices per photo")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--out", default=str(OUT))
