@@ -39,10 +39,11 @@ MIN_REGION_FRACTION = 0.0005  # regions smaller than this share of the photo are
 
 # Logistic model over the photo-only trace detectors' scores (fitted by bench.forensics --calibrate).
 # Fitted 2026-11 on 112 calibration photos (84 forged, 28 clean, classes balanced); per-detector AUC there:
-# jpeg_traces 0.74, copy_move 0.62, noise_residual 0.48 (weight 0: it did not help; its map is still used).
+# jpeg_traces 0.74, copy_move 0.62, noise_residual 0.48 (weight 0: it did not help; its map is still used),
+# local_edit 0.46 (near-zero weight).
 CALIBRATION = {
-    "bias": -0.617,
-    "weights": {"jpeg_traces": 1.655, "copy_move": 1.134, "noise_residual": 0.0},
+    "bias": -0.619,
+    "weights": {"jpeg_traces": 1.655, "copy_move": 1.134, "noise_residual": 0.0, "local_edit": 0.053},
 }
 # Detectors whose map, when present, is the localisation (pixel-exact comparison with a reference).
 DECISIVE_MAP_DETECTORS = ("reference",)
