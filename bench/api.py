@@ -137,6 +137,59 @@ async def load(base: str, world: dict, pics: list[bytes], requests: int, concurr
             "p95": pct(0.95), "p99": pct(0.99), "status": status}
 
 
+WRK_SCRIPT = r"""
+local tokens, product, run, photo_path = {}, PRODUCT, RUN, PHOTO
+for t in string.gmatch(TOKENS, "[^,]+") do tokens[#tokens + 1] = t end
+local f = io.open(photo_path, "rb"); local photo = f:read("*a"); f:close()
+local boundary = "claimlensbench" .. run
+local counter = 0
+tid = 0  -- global: setup() numbers the threads through thread:set
+function setup(thread) tid = tid + 1; thread:set("tid", tid) end
+function init(args) counter = 0 end
+local function field(name, value)
+  return "--" .. boundary .. "\r\nContent-Disposition: form-data; name=\"" .. name .. "\"\r\n\r\n" .. value .. "\r\n"
+end
+function request()
+  counter = counter + 1
+  local id = tid .. "-" .. counter
+  local body = field("order_id", "W-" .. run .. "-" .. id) .. field("product_id", product) ..
+    field("type", "refund_only") .. field("amount", "12.50") .. field("reason", "bench") ..
+    "--" .. boundary .. "\r\nContent-Disposition: form-data; name=\"files\"; filename=\"c.jpg\"\r\n" ..
+    "Content-Type: image/jpeg\r\n\r\n" .. photo .. id .. "\r\n--" .. boundary .. "--\r\n"
+  local headers = {["Authorization"] = "Bearer " .. tokens[(counter + tid) % #tokens + 1],
+                   ["Content-Type"] = "multipart/form-data; boundary=" .. boundary,
+                   ["Idempotency-Key"] = run .. "-" .. id}
+  return wrk.format("POST", "/api/claims", headers, body)
+end
+function done(summary, latency, requests)
+  io.write(string.format("WRK %d %d %d %d %.1f %.1f %.1f\n", summary.requests, summary.duration,
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def load_wrk(base: str, world: dict, pics: list[bytes], concurrency: int, seconds: float, tmp: Path) -> dict:
+    """wrk (C load generator, Lua script): every request a new order, a distinct file, its own idempotency key."""
+    photo = tmp / "photo.jpg"
+    photo.write_bytes(pics[0])
+    script = tmp / "claims.lua"
+    script.write_text(WRK_SCRIPT.replace("PRODUCT", repr(str(world["product"]))).replace(
+        "RUN", repr(uuid.uuid4().hex[:6])).replace("PHOTO", repr(str(photo))).replace(
+        "TOKENS", repr(",".join(world["tokens"]))))
+    out = subprocess.run(["wrk", "-t", "2", "-c", str(concurrency), "-d", f"{int(seconds)}s", "--timeout", "30s",
+                          "-s", str(script), base], capture_output=True, text=True, timeout=seconds + 60)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRK ")), None)
+    if line is None:
+        raise RuntimeError("wrk failed: " + out.stdout[-1000:] + out.stderr[-1000:])
+    n, dur_us, bad_status, sock_err, p50, p95, p99 = line.split()[1:]
+    n, bad = int(n), int(bad_status) + int(sock_err)
+    secs = int(dur_us) / 1e6
+    return {"accepted": n - bad, "seconds": secs, "per_s": (n - bad) / secs, "p50": float(p50), "p95": float(p95),
+            "p99": float(p99), "status": {201: n - int(bad_status)} | ({"non-2xx": int(bad_status)} if int(bad_status)
+                                                                          else {}) | ({"socket": int(sock_err)} if int(sock_err) else {})}
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """User+system CPU of a process and its children (Linux /proc; 0 elsewhere)."""
     try:
@@ -186,16 +239,22 @@ def run_backend(backend: str, args, pics) -> dict | None:
         proc = None
         try:
             world = seed(url, data_dir, buyers=args.buyers)
-            workers = args.workers or (1 if backend == "sqlite" else min(2, os.cpu_count() or 1))
+            workers = args.workers or min(2, os.cpu_count() or 1)
             proc, base = start_server(url, data_dir, workers)
             cpu0 = tree_cpu_seconds(proc.pid)
-            res = asyncio.run(load(base, world, pics, args.requests, args.concurrency, args.seconds))
+            if args.client == "wrk":
+                res = load_wrk(base, world, pics, args.concurrency, args.seconds, Path(tmp))
+            else:
+                res = asyncio.run(load(base, world, pics, args.requests, args.concurrency, args.seconds))
             res["server_cpu_ms"] = (tree_cpu_seconds(proc.pid) - cpu0) * 1000 / max(1, sum(
                 v for k, v in res["status"].items() if isinstance(k, int)))
             from claimlens.store import Settings, Store
 
             st = Store(Settings.from_env(data_dir=data_dir, database_url=url), job_workers=0)
             res["queued_jobs"] = st.service.stats().get("submitted", 0)
+            if args.client == "wrk":  # count what was stored, not what the client saw
+                res["accepted"] = res["queued_jobs"]
+                res["per_s"] = res["accepted"] / res["seconds"]
             st.close()
             res["workers"] = workers
             return res
@@ -217,13 +276,23 @@ def main(argv=None) -> int:
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=60, help="stop posting after this long")
     ap.add_argument("--workers", type=int, default=0,
-                    help="server processes (default: 1 on SQLite, which has one writer; 2 on PostgreSQL)")
+                    help="server processes (default: 2, or 1 on a one-core machine)")
     ap.add_argument("--buyers", type=int, default=20)
     ap.add_argument("--backends", default="sqlite,postgresql")
+    ap.add_argument("--client", choices=("auto", "wrk", "httpx"), default="auto",
+                    help="load generator: wrk (Debian package, time-bounded) when installed, else httpx")
     args = ap.parse_args(argv)
+    if args.client == "auto":
+        import shutil
+
+        args.client = "wrk" if shutil.which("wrk") else "httpx"
+        if args.client == "wrk":
+            args.seconds = min(args.seconds, 20)
     pics = photos()
-    print(f"claimlens API load: {args.requests} claims (photo {len(pics[0]) // 1024} KB each, distinct), "
-          f"concurrency {args.concurrency}, analysis queued; cpus={os.cpu_count()}")
+    bound = f"{args.seconds:.0f} s" if args.client == "wrk" else f"{args.requests} claims or {args.seconds:.0f} s"
+    print(f"claimlens API load with {args.client}: {bound}, photo {len(pics[0]) // 1024} KB each (distinct), "
+          f"concurrency {args.concurrency}, analysis queued; cpus={os.cpu_count()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     ok = True
     for backend in args.backends.split(","):
         res = run_backend(backend.strip(), args, pics)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from ..cases.errors import Invalid, TooLarge
@@ -169,36 +169,80 @@ def get_packing(order_ref: str, actor: ActorDep, store: StoreDep, merchant_id: i
 
 
 # Claims ----------------------------------------------------------------------------------------
-@router.post("/claims", status_code=201, tags=["claims"],
+CLAIM_FORM = {
+    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["order_id", "product_id", "type", "amount", "files"],
+        "properties": {
+            "order_id": {"type": "string", "maxLength": 120},
+            "product_id": {"type": "integer"},
+            "type": {"type": "string", "enum": ["refund_only", "return_and_refund", "repair"]},
+            "amount": {"type": "string", "description": "decimal, e.g. 12.50"},
+            "reason": {"type": "string", "maxLength": 5000},
+            "currency": {"type": "string", "maxLength": 3, "default": "EUR"},
+            "buyer_id": {"type": "integer", "description": "required for platform and admin callers"},
+            "merchant_id": {"type": "integer"},
+            "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                      "description": "photos (JPEG, PNG, WebP, HEIC, ...) and videos"},
+        }}}}},
+    "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
+                    "description": "a retry with the same key returns the first claim (200) instead of a new one"}],
+}
+
+
+def _int_field(form, name: str, required: bool = False) -> int | None:
+    v = form.get(name)
+    if v in (None, ""):
+        if required:
+            raise Invalid(f"{name} is required")
+        return None
+    try:
+        return int(str(v))
+    except ValueError:
+        raise Invalid(f"{name} must be an integer") from None
+
+
+def _text_field(form, name: str, limit: int, default: str | None = None) -> str:
+    v = form.get(name, default)
+    if v is None:
+        raise Invalid(f"{name} is required")
+    if not isinstance(v, str):
+        raise Invalid(f"{name} must be a text field")
+    if len(v) > limit:
+        raise Invalid(f"{name} is longer than {limit} characters")
+    return v
+
+
+@router.post("/claims", status_code=201, tags=["claims"], openapi_extra=CLAIM_FORM,
              summary="File a claim with photos/videos; the analysis is queued. Idempotency-Key makes retries safe.")
-def create_claim(
-    response: Response,
-    actor: ActorDep,
-    store: StoreDep,
-    order_id: str = Form(..., max_length=120),
-    product_id: int = Form(...),
-    type: str = Form(..., description="refund_only, return_and_refund or repair"),
-    amount: str = Form(..., description="decimal, e.g. 12.50"),
-    reason: str = Form("", max_length=5000),
-    currency: str = Form("EUR", max_length=3),
-    buyer_id: int | None = Form(None),
-    merchant_id: int | None = Form(None),
-    files: list[UploadFile] = File(...),
-    idempotency_key: str | None = Header(None),
-):
+async def create_claim(request: Request, actor: ActorDep, store: StoreDep):
+    from starlette.concurrency import run_in_threadpool
+
     if actor.role not in (Role.BUYER, Role.PLATFORM, Role.ADMIN):
         raise HTTPException(403, f"a {actor.role.value} may not file claims")
-    if idempotency_key is not None and not (0 < len(idempotency_key.strip()) <= 200):
+    key = request.headers.get("idempotency-key")
+    if key is not None and not (0 < len(key.strip()) <= 200):
         raise Invalid("Idempotency-Key must have 1 to 200 characters")
-    ing = _ingest(store, files)
-    data = ClaimInput(order_ref=order_id, product_id=product_id, type=type, amount=amount, reason=reason,
-                      currency=currency, buyer_id=buyer_id, merchant_id=merchant_id)
-    cid, replayed, created = store.service.submit_claim(actor, data, ing, idempotency_key)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise HTTPException(415, "send the claim as multipart/form-data")
+    async with request.form(max_files=store.settings.max_files + 1, max_fields=50,
+                            max_part_size=64 * 1024) as form:
+        data = ClaimInput(order_ref=_text_field(form, "order_id", 120), product_id=_int_field(form, "product_id", True),
+                          type=_text_field(form, "type", 40), amount=_text_field(form, "amount", 40),
+                          reason=_text_field(form, "reason", 5000, ""), currency=_text_field(form, "currency", 3, "EUR"),
+                          buyer_id=_int_field(form, "buyer_id"), merchant_id=_int_field(form, "merchant_id"))
+        files = [f for f in form.getlist("files") if not isinstance(f, str)]
+        if not files:
+            raise Invalid("a claim needs at least one photo or video (form field 'files')")
+
+        def work():
+            ing = _ingest(store, files)
+            return store.service.submit_claim(actor, data, ing, key)
+
+        cid, replayed, created = await run_in_threadpool(work)
     if replayed:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-        return store.service.claim_detail(actor, cid)
-    return created
+        detail = await run_in_threadpool(store.service.claim_detail, actor, cid)
+        return JSONResponse(detail, status_code=200, headers={"Idempotent-Replayed": "true"})
+    return JSONResponse(created, status_code=201)
 
 
 @router.get("/claims", tags=["claims"])

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..cases.audit import HASHED_FIELDS, ChainCheck, entry_hash, verify_chain
 from .models import AuditEntry, AuditHead
 
 
+_head = AuditHead.__table__
+LOCK_HEAD = select(_head.c.seq, _head.c.hash).where(_head.c.id == 1).with_for_update()
+INSERT_ENTRY = AuditEntry.__table__.insert()
+MOVE_HEAD = _head.update().where(_head.c.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash"))
+
+
 def append(session, *, actor: str, action: str, claim_id=None, from_state=None, to_state=None, reason: str = "",
-           data: dict | None = None, now: dt.datetime | None = None) -> AuditEntry:
+           data: dict | None = None, now: dt.datetime | None = None) -> dict:
     """Add an entry in the caller's transaction. Locking the head row serialises appenders."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    conn = session.connection()
+    head_seq, head_hash = conn.execute(LOCK_HEAD).one()
     at = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
-    e = {"seq": head.seq + 1, "at": at, "actor": actor, "action": action, "claim_id": claim_id,
+    e = {"seq": head_seq + 1, "at": at, "actor": actor, "action": action, "claim_id": claim_id,
          "from_state": from_state, "to_state": to_state, "reason": reason or "", "data": data}
-    h = entry_hash(head.hash, e)
-    entry = AuditEntry(prev_hash=head.hash, hash=h, **e)
-    session.add(entry)
-    head.seq, head.hash = e["seq"], h
-    return entry
+    h = entry_hash(head_hash, e)
+    conn.execute(INSERT_ENTRY, dict(e, prev_hash=head_hash, hash=h))
+    conn.execute(MOVE_HEAD, {"seq": e["seq"], "hash": h})
+    return dict(e, prev_hash=head_hash, hash=h)
 
 
 def entry_dict(e: AuditEntry) -> dict:

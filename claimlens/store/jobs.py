@@ -22,6 +22,7 @@ from .models import Job, utcnow
 
 log = logging.getLogger(__name__)
 HANDLERS: dict[str, Callable] = {}
+INSERT_JOB = Job.__table__.insert().returning(Job.__table__.c.id)
 HOST = socket.gethostname()
 PROCESS_TOKEN = secrets.token_hex(4)
 
@@ -64,19 +65,21 @@ class Jobs:
         event.listen(store.db.Session, "after_rollback", self._after_rollback)
 
     # Producing ----------------------------------------------------------------------------------
-    def enqueue(self, session, kind: str, payload: dict, claim_id: int | None = None) -> Job:
+    def enqueue(self, session, kind: str, payload: dict, claim_id: int | None = None) -> int:
         """Add a job in the caller's transaction; it becomes visible (and runs) only if that commits."""
         if kind not in HANDLERS:
             raise ValueError(f"no handler for job kind {kind!r}")
-        job = Job(kind=kind, payload=payload, claim_id=claim_id, state="queued")
-        session.add(job)
-        session.info.setdefault("jobs_to_notify", []).append(job)  # its id is known once committed
-        return job
+        now = utcnow()
+        jid = session.connection().execute(INSERT_JOB, dict(
+            kind=kind, payload=payload, claim_id=claim_id, state="queued", attempts=0, max_attempts=5, worker=None,
+            lease_until=None, error=None, created_at=now, updated_at=now)).scalar_one()
+        session.info.setdefault("jobs_to_notify", []).append(jid)
+        return jid
 
     def _after_commit(self, session):
-        jobs = session.info.pop("jobs_to_notify", None)
-        if jobs:
-            self.notify([j.id for j in jobs])
+        ids = session.info.pop("jobs_to_notify", None)
+        if ids:
+            self.notify(ids)
 
     def _after_rollback(self, session):
         session.info.pop("jobs_to_notify", None)

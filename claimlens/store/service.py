@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -46,6 +46,12 @@ from .uploads import Ingested
 log = logging.getLogger(__name__)
 PH = PasswordHasher()
 TOKEN_CACHE_S = 5.0
+# Prebuilt statements of the intake path: compiled once, then only parameters change
+INSERT_CLAIM = Claim.__table__.insert().returning(Claim.__table__.c.id)
+INSERT_MEDIA = ClaimMedia.__table__.insert().returning(ClaimMedia.__table__.c.id)
+INSERT_IDEM = IdempotencyKey.__table__.insert()
+UPSERT_BLOB = {"sqlite": sqlite_insert(Blob.__table__).on_conflict_do_nothing(index_elements=["sha256"]),
+               "postgresql": pg_insert(Blob.__table__).on_conflict_do_nothing(index_elements=["sha256"])}
 OPEN_STATES = tuple(s.value for s in State if s not in (State.REJECTED, State.FINAL))
 
 
@@ -93,8 +99,7 @@ class ClaimService:
             width, height = ing.width, ing.height
         values = dict(sha256=sha, size=size, kind=kind, content_type=content_type, width=width, height=height,
                       fingerprint=fingerprint, created_at=utcnow())
-        ins = sqlite_insert if self.db.is_sqlite else pg_insert
-        s.execute(ins(Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"]))
+        s.connection().execute(UPSERT_BLOB["sqlite" if self.db.is_sqlite else "postgresql"], values)
         if fingerprint:
             b = s.get(Blob, sha)
             if b is not None and not b.fingerprint:
@@ -455,47 +460,53 @@ class ClaimService:
         with self.db.read() as s2:
             return look(s2)
 
-    def _create_claim(self, actor, data, files, key, buyer_id, ctype, cents, req) -> tuple[int, bool]:
+    def _create_claim(self, actor, data, files, key, buyer_id, ctype, cents, req) -> tuple[int, bool, dict | None]:
+        """The intake hot path, in Core statements (no unit of work): one short write transaction."""
         if key is not None and (not key.strip() or len(key) > 200):
             raise Invalid("Idempotency-Key must have 1 to 200 characters")
         merchant_id = self._product_merchant(data.product_id)
         if merchant_id is None or (data.merchant_id is not None and data.merchant_id != merchant_id):
             raise Invalid("unknown product for this merchant")
+        now = utcnow()
+        order_ref = data.order_ref.strip()
+        row = dict(order_ref=order_ref, order_id=None, buyer_id=buyer_id, merchant_id=merchant_id,
+                   product_id=data.product_id, type=ctype, amount_cents=cents,
+                   currency=(data.currency or "EUR").upper()[:3], reason=data.reason or "",
+                   state=State.SUBMITTED.value, outcome=None, risk=None, verdict=None, merchant_deadline=None,
+                   merchant_answered_at=None, evidence_round=1, created_by=actor.user_id, created_at=now,
+                   updated_at=now, version=1)
         with self.db.session() as s:
             if key:
                 prior = self._idempotent(actor, key, req, s)
                 if prior is not None:
                     return prior, True, None
-            if actor.role is not Role.BUYER and s.get(Buyer, buyer_id) is None:
+            if actor.role is not Role.BUYER and s.scalar(select(Buyer.id).where(Buyer.id == buyer_id)) is None:
                 raise Invalid(f"no buyer {buyer_id}")
             dup = s.scalar(select(Claim.id).where(Claim.buyer_id == buyer_id, Claim.merchant_id == merchant_id,
-                                                  Claim.order_ref == data.order_ref, Claim.state.in_(OPEN_STATES)))
+                                                  Claim.order_ref == order_ref, Claim.state.in_(OPEN_STATES)).limit(1))
             if dup is not None:
-                raise Conflict(f"claim {dup} for order {data.order_ref!r} is still open")
+                raise Conflict(f"claim {dup} for order {order_ref!r} is still open")
             # the order (and its packing evidence) is linked when the claim is analysed
-            claim = Claim(order_ref=data.order_ref.strip(), order_id=None, buyer_id=buyer_id,
-                          merchant_id=merchant_id, product_id=data.product_id, type=ctype, amount_cents=cents,
-                          currency=(data.currency or "EUR").upper()[:3], reason=data.reason or "",
-                          state=State.SUBMITTED.value, created_by=actor.user_id)
-            s.add(claim)
-            s.flush()
+            conn = s.connection()
+            cid = conn.execute(INSERT_CLAIM, row).scalar_one()
             media = []
             for f in files:
                 self._add_blob(s, f)
-                media.append(ClaimMedia(claim_id=claim.id, blob_sha=f.sha256, kind=f.kind,
-                                        filename=f.file.filename[:300]))
-            s.add_all(media)
-            audit.append(s, actor=actor.label, action="submit", claim_id=claim.id, to_state=State.SUBMITTED.value,
-                         data={"sha256": [f.sha256 for f in files], "amount_cents": cents, "type": ctype})
-            self.store.jobs.enqueue(s, "analyse_claim", {"claim_id": claim.id}, claim_id=claim.id)
+                m = dict(claim_id=cid, blob_sha=f.sha256, kind=f.kind, parent_id=None, frame_time=None,
+                         filename=f.file.filename[:300], round=1, created_at=now)
+                m["id"] = conn.execute(INSERT_MEDIA, m).scalar_one()
+                media.append(m)
+            audit.append(s, actor=actor.label, action="submit", claim_id=cid, to_state=State.SUBMITTED.value,
+                         data={"sha256": [f.sha256 for f in files], "amount_cents": cents, "type": ctype}, now=now)
+            self.store.jobs.enqueue(s, "analyse_claim", {"claim_id": cid}, claim_id=cid)
             if key:
-                s.add(IdempotencyKey(user_id=actor.user_id, key=key, request_hash=req, claim_id=claim.id))
-        # committed: ids and defaults are set
-        out = self._claim_summary(claim)
-        out["media"] = [{"id": m.id, "kind": m.kind, "sha256": m.blob_sha, "filename": m.filename,
+                conn.execute(INSERT_IDEM, dict(user_id=actor.user_id, key=key, request_hash=req, claim_id=cid,
+                                               created_at=now))
+        out = self._claim_summary(Claim(id=cid, **row))
+        out["media"] = [{"id": m["id"], "kind": m["kind"], "sha256": m["blob_sha"], "filename": m["filename"],
                          "round": 1, "parent_id": None, "frame_time": None, "analysis": None} for m in media]
-        out["allowed_actions"] = allowed_actions(claim.state, actor.role)
-        return claim.id, False, out
+        out["allowed_actions"] = allowed_actions(State.SUBMITTED.value, actor.role)
+        return cid, False, out
 
     def _load_claim(self, s, actor: Actor, claim_id: int, lock: bool = False) -> Claim:
         q = select(Claim).where(Claim.id == claim_id)
