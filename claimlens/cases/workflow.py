@@ -77,6 +77,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("start_analysis", {S.SUBMITTED}, S.ANALYSING, {R.SYSTEM}),
     _t("analysis_done", {S.ANALYSING}, S.AWAITING_MERCHANT, {R.SYSTEM}),
     _t("reanalysis_done", {S.ANALYSING}, S.IN_REVIEW, {R.SYSTEM}),
+    _t("analysis_failed", {S.SUBMITTED, S.ANALYSING}, S.IN_REVIEW, {R.SYSTEM}, needs_reason=True),
     _t("auto_approve", {S.ANALYSING}, S.APPROVED, {R.SYSTEM}, decision="approved"),
     _t("merchant_accept", {S.AWAITING_MERCHANT}, S.APPROVED, {R.MERCHANT}, decision="approved"),
     _t("merchant_dispute", {S.AWAITING_MERCHANT}, S.IN_REVIEW, {R.MERCHANT}, needs_reason=True),

@@ -35,7 +35,16 @@ log = logging.getLogger(__name__)
 REUSE_DISTANCE = 6  # bits of 64 in the perceptual hash
 
 
-@handler("analyse_claim")
+def analysis_gave_up(store, payload: dict, error: Exception) -> None:
+    """The analysis failed on every attempt: a reviewer takes the claim, and is told why."""
+    with store.db.session() as s:
+        c = s.execute(select(Claim).where(Claim.id == int(payload["claim_id"])).with_for_update()).scalar_one_or_none()
+        if c is not None and c.state in (State.SUBMITTED.value, State.ANALYSING.value):
+            store.service.apply(s, c, SYSTEM, "analysis_failed",
+                                f"the analysis failed repeatedly ({type(error).__name__}); needs a reviewer")
+
+
+@handler("analyse_claim", on_failure=analysis_gave_up)
 def analyse_claim(store, payload: dict) -> None:
     cid = int(payload["claim_id"])
     svc = store.service

@@ -27,9 +27,14 @@ HOST = socket.gethostname()
 PROCESS_TOKEN = secrets.token_hex(4)
 
 
-def handler(kind: str):
+FAILED: dict[str, Callable] = {}  # kind -> called with (store, payload, error) when a job gives up
+
+
+def handler(kind: str, on_failure: Callable | None = None):
     def deco(fn):
         HANDLERS[kind] = fn
+        if on_failure is not None:
+            FAILED[kind] = on_failure
         return fn
 
     return deco
@@ -123,6 +128,11 @@ class Jobs:
                     state="failed" if final else "queued", worker=None,
                     lease_until=None if final else utcnow() + dt.timedelta(seconds=2 ** attempts),
                     error="".join(traceback.format_exception_only(type(exc), exc))[-2000:], updated_at=utcnow()))
+            if final and kind in FAILED:
+                try:
+                    FAILED[kind](self.store, payload, exc)
+                except Exception as exc2:
+                    log.error("job %s: failure handler: %s", job_id, exc2)
             return "failed" if final else "retry"
         with db.session() as s:
             s.execute(update(Job).where(Job.id == job_id, Job.worker == worker).values(
@@ -173,22 +183,34 @@ class Jobs:
                 queued = list(s.execute(select(Job.id).where(Job.state == "queued")).scalars())
             if queued:
                 self.notify(queued)
-            return
         self._stop.clear()
+        if self.periodic:
+            t = threading.Thread(target=self._maintain, name="claimlens-maintenance", daemon=True)
+            t.start()
+            self._threads.append(t)
+        if self.backend == "celery":
+            return
         for i in range(self.workers):
             t = threading.Thread(target=self._loop, args=(i,), name=f"claimlens-job-{i}", daemon=True)
             t.start()
             self._threads.append(t)
 
+    def _maintain(self) -> None:
+        """Periodic work (deadline sweeps), whatever the backend."""
+        last: dict = {}
+        while not self._stop.wait(1.0):
+            for interval, fn in self.periodic:
+                now = utcnow().timestamp()
+                if now - last.get(fn, 0) >= interval:
+                    last[fn] = now
+                    try:
+                        fn()
+                    except Exception as exc:
+                        log.error("periodic %s: %s", getattr(fn, "__name__", fn), exc)
+
     def _loop(self, index: int) -> None:
-        last = {}
         while not self._stop.is_set():
             try:
-                if index == 0:
-                    for interval, fn in self.periodic:
-                        if utcnow().timestamp() - last.get(fn, 0) >= interval:
-                            last[fn] = utcnow().timestamp()
-                            fn()
                 self._wake.clear()
                 jid = self.next_queued()
                 if jid is not None:

@@ -160,3 +160,55 @@ def test_reused_photo_index_finds_a_mirrored_crop(tmp_path, db_url):
         assert any(m["meta"]["claim_id"] == c1 for f in hits for m in f.get("details", {}).get("matches", []))
     finally:
         st.close()
+
+
+def test_concurrent_writers_keep_the_audit_chain(store):
+    """Threads filing claims and creating merchants at once: every entry is chained, none is lost."""
+    import threading
+
+    from claimlens.store import audit
+
+    w = World(store)
+    errors = []
+
+    def work(k):
+        try:
+            for i in range(5):
+                file_claim(w, who="buyer_x" if k % 2 else "buyer_y", order=f"T-{k}-{i}", data=photo(k))
+                store.service.create_merchant(SYSTEM, f"m-{k}-{i}")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors
+    with store.db.read() as s:
+        r = audit.verify(s)
+        assert r.ok, r
+        n_claims = len(s.execute(select(Claim.id)).all())
+    assert n_claims == 30
+    assert r.checked >= 60
+
+
+def test_analysis_that_keeps_failing_goes_to_a_reviewer(store, monkeypatch):
+    from claimlens.store import analysis
+
+    w = World(store)
+    cid, _ = file_claim(w)
+
+    def boom(*a, **k):
+        raise RuntimeError("detector crashed")
+
+    monkeypatch.setattr(analysis, "_references", boom)
+    with store.db.session() as s:
+        s.execute(update(Job).where(Job.claim_id == cid).values(max_attempts=2))
+    assert store.jobs.drain() == 1  # first attempt fails, the retry waits for its back-off
+    with store.db.session() as s:
+        s.execute(update(Job).where(Job.claim_id == cid).values(lease_until=None))
+    store.jobs.drain()
+    d = store.service.claim_detail(w.actors["reviewer"], cid)
+    assert d["state"] == "in_review" and d["timeline"][-1]["action"] == "analysis_failed"
+    with store.db.read() as s:
+        job = s.execute(select(Job).where(Job.claim_id == cid)).scalar_one()
+    assert job.state == "failed" and job.attempts == 2 and "detector crashed" in job.error
