@@ -68,7 +68,7 @@ def test_weights_present_and_small():
 
 
 @pytest.mark.xfail(reason="known shortfall: image-level separation of the block model is at chance "
-                   "(held-out image AUC 0.53, see bench.train_local_edit)", strict=False)
+                   "(held-out image AUC 0.53, see bench.train_local_edit)", strict=True)
 @pytest.mark.parametrize("edit", [_regenerated, _stain])
 def test_edit_on_held_out_photo_scores_higher_and_is_located(motorcycle, edit):
     mask = _patch_mask(motorcycle.shape, 260, 420, 70)
@@ -118,3 +118,11 @@ def test_training_script_reproduces_the_weight_shapes(tmp_path):
     for k in ("mu", "sd", "w1", "b1", "w2", "b2", "score_a", "score_b", "medium", "high"):
         assert params[k].shape == shipped[k].shape, k
     assert list(params["features"]) == list(shipped["features"])
+
+
+def test_findings_never_raise_a_verdict_alone(motorcycle):
+    # whatever the score, this detector's findings stay weak until it separates photos at image level
+    edited = _regenerated(motorcycle, _patch_mask(motorcycle.shape, 260, 420, 70))
+    for img in (motorcycle, edited):
+        r = _run(img)
+        assert all(f.severity in ("info", "low") for f in r.findings)
