@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .registration import Registration, downscaled
+from .registration import Registration, downscaled, rgb
 
 MAP_SIDE = 1024  # long side of the claim copy the comparison runs on
 BORDER_PX = 3  # pixels dropped along the overlap's edge
@@ -111,7 +111,7 @@ def align_patch(claim, ref, reg: Registration, al: Aligned, size: int = 512) -> 
     x0 = int(np.clip(cx - half, 0, max(0, claim.width - 2 * half)))
     y0 = int(np.clip(cy - half, 0, max(0, claim.height - 2 * half)))
     x1, y1 = int(min(claim.width, x0 + 2 * half)), int(min(claim.height, y0 + 2 * half))
-    crop = claim.rgb[y0:y1, x0:x1]
+    crop = rgb(claim)[y0:y1, x0:x1]
     w, h = max(8, round((x1 - x0) * s)), max(8, round((y1 - y0) * s))
     if s < 1.0:
         crop = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
@@ -119,7 +119,7 @@ def align_patch(claim, ref, reg: Registration, al: Aligned, size: int = 512) -> 
     Hp = np.diag([s, s, 1.0]) @ np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1.0]]) @ reg.H
     jac_p = Hp[:2, :2] - np.outer(Hp[:2, 2], Hp[2, :2])
     zoom_p = float(np.sqrt(abs(np.linalg.det(jac_p))))
-    r_img = ref.rgb
+    r_img = rgb(ref)
     if zoom_p < 0.8:  # shrink the reference first so the warp does not alias
         r_side = max(ref.width, ref.height)
         r_img, sr = downscaled(ref, max(32, int(r_side * zoom_p * 1.25)), color=True)

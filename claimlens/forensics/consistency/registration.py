@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 MATCH_SIDE = {"orb": 800, "sift": 640}  # long side of the copies used for matching
+MATCH_MIN_SIDE = 640  # smaller photos are enlarged to this long side before matching
 RANSAC_PX = 3.0  # inlier threshold at matching resolution
 STRONG_INLIERS = 40  # a registration this good needs no further tries
 MIN_INLIERS = 8
@@ -20,6 +21,27 @@ MIN_INLIERS = 8
 def _cache(ev) -> dict:
     """Per-photo cache kept on the Evidence instance (dropped with it)."""
     return ev.__dict__.setdefault("_consistency_cache", {})
+
+
+def rgb(ev) -> np.ndarray:
+    """The photo's pixels as a shop shows them: a transparent cut-out composited on white."""
+    c = _cache(ev)
+    if "rgb" not in c:
+        alpha = getattr(getattr(ev, "image", None), "alpha", None)
+        img = ev.rgb
+        if alpha is not None and alpha.shape == img.shape[:2]:
+            a = alpha.astype(np.float32)[..., None] / 255.0
+            img = np.clip(img.astype(np.float32) * a + 255.0 * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
+        c["rgb"] = img
+    return c["rgb"]
+
+
+def gray(ev) -> np.ndarray:
+    c = _cache(ev)
+    if "gray" not in c:
+        img = rgb(ev)
+        c["gray"] = ev.gray if img is ev.rgb else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    return c["gray"]
 
 
 BASE_SIDE = 1024  # every smaller copy is made from one copy of this size (one pass over a large photo)
@@ -37,13 +59,13 @@ def downscaled(ev, long_side: int, color: bool = False) -> tuple[np.ndarray, flo
     if key not in c:
         full = max(ev.height, ev.width)
         if long_side >= full:
-            img, s = (ev.rgb if color else ev.gray), 1.0
+            img, s = (rgb(ev) if color else gray(ev)), 1.0
         elif long_side >= BASE_SIDE:
-            img, s = _resize(ev.rgb if color else ev.gray, long_side / full), long_side / full
+            img, s = _resize(rgb(ev) if color else gray(ev), long_side / full), long_side / full
         else:
             base, sb = downscaled(ev, BASE_SIDE, True)
             if not color:
-                base = c.setdefault(("gray", BASE_SIDE), cv2.cvtColor(base, cv2.COLOR_RGB2GRAY)) if sb < 1.0 else ev.gray
+                base = c.setdefault(("gray", BASE_SIDE), cv2.cvtColor(base, cv2.COLOR_RGB2GRAY)) if sb < 1.0 else gray(ev)
             s2 = min(1.0, long_side / max(base.shape[:2]))
             img, s = (base if s2 >= 1.0 else _resize(base, s2)), sb * s2
         c[key] = (img, s)
@@ -62,13 +84,17 @@ def features(ev, kind: str, flipped: bool = False):
     c = _cache(ev)
     if key not in c:
         img, s = downscaled(ev, MATCH_SIDE[kind])
+        if max(img.shape) < MATCH_MIN_SIDE:  # too few features on a thumbnail: enlarge it
+            up = MATCH_MIN_SIDE / max(img.shape)
+            img = cv2.resize(img, (round(img.shape[1] * up), round(img.shape[0] * up)), interpolation=cv2.INTER_CUBIC)
+            s = s * up
         if flipped:
             img = cv2.flip(img, 1)
         if kind == "sift":
             img = cv2.equalizeHist(img)  # gain-invariant enough for strong filters
         kps, desc = _detector(kind).detectAndCompute(img, None)
         pts = np.array([k.pt for k in kps], np.float32).reshape(-1, 2)
-        c[key] = (pts, desc, s, (img.shape[1], img.shape[0]))
+        c[key] = (pts, desc, s, (img.shape[1], img.shape[0]), kind)
     return c[key]
 
 
@@ -84,15 +110,21 @@ class Registration:
     method: str
     inlier_spread: float  # share of the claim's matching image covered by the inliers' hull
     similar_share: float = 0.0  # share of the homography's inliers a similarity transform also explains
+    item_coverage: float = 1.0  # share of the reference's item (inside the overlap) the inliers' hull covers
+    plain_background: bool = False  # the reference is a product shot on a flat background
 
     @property
     def inlier_ratio(self) -> float:
         return self.inliers / max(1, self.matches)
 
 
+def fr_kind(f) -> str:
+    return f[4]
+
+
 def _match(fa, fb, kind: str, ratio: float = 0.8):
-    pa, da, _, _ = fa
-    pb, db, _, _ = fb
+    pa, da = fa[0], fa[1]
+    pb, db = fb[0], fb[1]
     if da is None or db is None or len(da) < MIN_INLIERS or len(db) < MIN_INLIERS:
         return None, None
     if kind == "orb":
@@ -138,7 +170,68 @@ def _try(claim, ref, kind: str, flipped: bool) -> Registration | None:
     if flipped:
         F = np.array([[-1.0, 0, cw - 1], [0, 1, 0], [0, 0, 1]])
     Hf = Sc_inv @ F @ H @ Sr
-    return Registration(Hf / Hf[2, 2], n, len(src), err, flipped, kind, spread, similar)
+    plain, cover = coverage(ref, fr, src[inl], np.linalg.inv(F @ H), (cw, ch))
+    if plain and cover < 0.5 and len(src) >= 15:
+        # another viewpoint of a solid item: one plane's homography leaves the rest of it out,
+        # epipolar geometry does not
+        Fm, fmask = cv2.findFundamentalMat(src, dst, cv2.USAC_MAGSAC, 1.0, 0.999, 2000)
+        fin = fmask.ravel().astype(bool) if Fm is not None and fmask is not None else inl[:0]
+        # the epipolar model must explain most matches, and many beyond the plane (a few chance
+        # matches near their epipolar lines always fit: a shared flat logo is not a solid item)
+        if fin.sum() >= 0.5 * len(src) and (fin & ~inl).sum() >= 0.4 * n:
+            cover = max(cover, coverage(ref, fr, src[fin], np.linalg.inv(F @ H), (cw, ch))[1])
+    return Registration(Hf / Hf[2, 2], n, len(src), err, flipped, kind, spread, similar, cover, plain)
+
+
+def item_mask_small(ev, kind: str) -> np.ndarray | None:
+    """The item in the matching copy of a product shot: all but the flat background touching the
+    border; None when the border is busy (a scene, not a product shot)."""
+    key = ("item", kind)
+    c = _cache(ev)
+    if key not in c:
+        img, _ = downscaled(ev, MATCH_SIDE[kind])
+        g = cv2.GaussianBlur(img, (5, 5), 0).astype(np.int16)
+        border = np.r_[g[0], g[-1], g[:, 0], g[:, -1]]
+        bg = int(np.median(border))
+        item = None
+        if np.mean(np.abs(border - bg) <= 12) >= 0.9:
+            near = (np.abs(g - bg) <= 12).astype(np.uint8)
+            _, lab = cv2.connectedComponents(near)
+            edge = np.unique(np.r_[lab[0], lab[-1], lab[:, 0], lab[:, -1]])
+            item = ~np.isin(lab, edge[edge > 0]) | (near == 0)
+            share = item.mean()
+            if not 0.02 < share < 0.9:
+                item = None
+        c[key] = item
+    return c[key]
+
+
+def coverage(ref, fr, ref_pts: np.ndarray, H_inv: np.ndarray, claim_size) -> tuple[bool, float]:
+    """Share of the reference's item, where it lies inside the claim's view, that the inliers span.
+
+    A shared logo or label printed on two different products matches well, but only over the mark;
+    the same item (or a copy of it) matches over the item.
+    """
+    item = item_mask_small(ref, fr_kind(fr))
+    if item is None:
+        return False, 1.0
+    sr = fr[2]
+    small = downscaled(ref, MATCH_SIDE[fr_kind(fr)])[0].shape
+    # matching coordinates may be enlarged copies: bring the points to the item mask's scale
+    k = downscaled(ref, MATCH_SIDE[fr_kind(fr)])[1] / sr
+    cw, ch = claim_size
+    corners = np.float32([[0, 0], [cw - 1, 0], [cw - 1, ch - 1], [0, ch - 1]]).reshape(-1, 1, 2)
+    view = cv2.perspectiveTransform(corners, H_inv).reshape(-1, 2) * k
+    pts = ref_pts * k
+    over = np.zeros(small, np.uint8)
+    if np.isfinite(view).all() and np.abs(view).max() < 1e6:
+        cv2.fillConvexPoly(over, np.round(view).astype(np.int32), 1)
+    area = item & (over > 0)
+    if area.sum() < 50:
+        return True, 0.0
+    hull = np.zeros(small, np.uint8)
+    cv2.fillConvexPoly(hull, np.round(cv2.convexHull(pts.astype(np.float32))).astype(np.int32).reshape(-1, 2), 1)
+    return True, float((area & (hull > 0)).sum() / area.sum())
 
 
 def register(claim, ref) -> Registration | None:

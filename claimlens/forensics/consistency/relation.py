@@ -72,6 +72,7 @@ def agreement(al: Aligned) -> dict:
         lstd = np.sqrt(np.maximum(cv2.GaussianBlur(cg * cg, (0, 0), 1.5) - m * m, 0))
         clip_detail = float((lstd[clipped] > 0.02).mean())
     return {
+        "color_shift": color_shift(al, v & (residual(al) < AGREE_TOL)),
         "clip_share": float(clipped.sum() / max(1, v.sum())),
         "clip_detail": clip_detail,
         "agree": float((d < AGREE_TOL).mean()),
@@ -82,6 +83,23 @@ def agreement(al: Aligned) -> dict:
         "overlap": float(v.mean()),
         "eratio": float(np.sqrt((cf[v] ** 2).mean() / max(1e-12, (rf[v] ** 2).mean()))),
     }
+
+
+def color_shift(al: Aligned, sel: np.ndarray) -> float:
+    """How far the colour fit moves hues, beyond scaling their saturation (p95 over `sel`).
+
+    Phone filters tint, brighten, add contrast, saturate or drain colour; they do not turn a black
+    mug red or a red cap blue. Chroma is the colour minus its grey level; the fitted chroma is
+    compared with the raw chroma scaled by the best non-negative factor.
+    """
+    if sel.sum() < 50:
+        return 0.0
+    raw, fit = al.ref_raw[sel], al.ref[sel]
+    cr = raw - raw.mean(1, keepdims=True)
+    cf = fit - fit.mean(1, keepdims=True)
+    k = np.clip((cf * cr).sum(1) / np.maximum((cr * cr).sum(1), 1e-4), 0.0, 2.0)
+    off = np.linalg.norm(cf - k[:, None] * cr, axis=1)
+    return float(np.quantile(off, 0.95))
 
 
 def patch_agreement(al: Aligned) -> dict:
@@ -115,6 +133,9 @@ DERIVED_RULES = {
     "eratio_low": 0.8,  # claim not blurrier than the reference at full detail (refocus)
     "eratio_high": 1.6,
 }
+MAX_SIM_DEV = 0.35  # far from any similarity over the overlap: a degenerate homography
+MIN_SPREAD = 0.003  # inliers' hull, share of the claim
+MIN_ITEM_COVERAGE = 0.25
 EXPOSURE_CLIP_DETAIL = 0.15  # claim shows detail where the reference is clipped ...
 EXPOSURE_ERATIO = 1.05  # ... and carries more fine texture: another exposure of the scene
 
@@ -128,6 +149,10 @@ def classify(f: dict) -> tuple[str, float]:
     """Relation and confidence from registration and agreement features."""
     n, ratio = f.get("inliers", 0), f.get("inlier_ratio", 0.0)
     matched = (n >= 15 and ratio >= 0.12) or (n >= 10 and ratio >= 0.3)
+    # a homography that folds the photo over itself, or inliers bunched on one spot, is chance
+    matched = matched and f.get("sim_dev", 0.0) <= MAX_SIM_DEV and f.get("spread", 1.0) >= MIN_SPREAD
+    # on a product shot the matches must span the item, not only a logo both products carry
+    matched = matched and f.get("coverage", 1.0) >= MIN_ITEM_COVERAGE
     if not matched:
         return "unrelated", 0.6 + 0.4 * (1.0 - min(1.0, n / 15.0))
     r = DERIVED_RULES
@@ -167,6 +192,8 @@ def relate(claim, ref) -> Relation:
         "method": reg.method,
         "similar": reg.similar_share,
         "sim_dev": similarity_deviation(reg, (claim.width, claim.height), (ref.width, ref.height)),
+        "coverage": reg.item_coverage,
+        "plain": float(reg.plain_background),
     }
     al = None
     r = DERIVED_RULES
