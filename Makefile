@@ -6,7 +6,11 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 SHARED ?= $(abspath ../shared/data)
 
-.PHONY: run test install install-test demo bench bench-quality bench-speed bench-forensics bench-index bench-api clean
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DATA ?= data
+
+.PHONY: run analyze-demo serve test install install-test demo bench bench-quality bench-speed bench-forensics bench-index bench-api bench-provenance bench-ai clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,13 +34,23 @@ install-test: $(TEST_STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m bench.demo --out demo
 
-run: demo
+# The main job on the embedded default (SQLite in ./data, in-process workers): analyse the demo claim,
+# then serve the claim service and console with demo data. Ctrl+C stops the server.
+run: analyze-demo serve
+
+analyze-demo: demo
 	$(BIN)/claimlens analyze demo/claim.jpg --reference demo/listing.jpg --reference demo/packing.jpg --out demo/report
+
+serve: $(STAMP)
+	$(BIN)/claimlens demo-seed --data-dir $(DATA) --photos demo > /dev/null
+	@echo "Console: http://$(HOST):$(PORT)/console/   API docs: http://$(HOST):$(PORT)/docs"
+	@echo "Demo log-ins: reviewer / demo-review-pass   merchant / demo-merchant-pass   buyer / demo-buyer-pass   admin / demo-admin-pass"
+	$(BIN)/claimlens serve --data-dir $(DATA) --host $(HOST) --port $(PORT)
 
 test: install-test
 	CLAIMLENS_SHARED_DATA=$(SHARED) $(BIN)/python -m pytest
 
-bench: bench-quality bench-speed bench-forensics bench-index
+bench: bench-quality bench-speed bench-forensics bench-provenance bench-ai bench-index bench-api
 
 bench-quality: $(STAMP)
 	CLAIMLENS_SHARED_DATA=$(SHARED) $(BIN)/python -m bench.quality
@@ -53,5 +67,11 @@ bench-index: $(STAMP)
 bench-api: $(STAMP)
 	$(BIN)/python -m bench.api
 
+bench-provenance: $(STAMP)
+	CLAIMLENS_SHARED_DATA=$(SHARED) $(BIN)/python -m bench.provenance
+
+bench-ai: $(STAMP)
+	CLAIMLENS_SHARED_DATA=$(SHARED) $(BIN)/python -m bench.ai
+
 clean:
-	rm -rf $(VENV) demo out bench/.corpus
+	rm -rf $(VENV) demo out bench/.corpus bench/results
