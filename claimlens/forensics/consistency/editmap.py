@@ -12,6 +12,18 @@ from .relation import residual
 
 EDIT_TOL = 0.045  # residual at which a pixel is an edit with probability 0.5
 MIN_REGION = 0.001  # regions below this share of the overlap are dropped
+GROW_FRAC = 0.4  # a region grows into connected pixels whose residual reaches this share of the edit level
+HALO_FRAC = 0.15  # ... and a share of the region's own strength
+GROW_PX = 0.0  # and is widened by this share of the map's short side
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Background pixels not reachable from the border become foreground."""
+    inv = (mask == 0).astype(np.uint8)
+    n, lab = cv2.connectedComponents(inv, connectivity=4)
+    edge = np.unique(np.r_[lab[0], lab[-1], lab[:, 0], lab[:, -1]])
+    outside = np.isin(lab, edge[edge > 0])
+    return ((mask > 0) | ~outside).astype(np.uint8)
 
 
 @dataclass
@@ -78,33 +90,45 @@ def edit_map(al: Aligned, full_shape: tuple[int, int]) -> EditMap:
     n, lab, stats, _ = cv2.connectedComponentsWithStats(mask_small, connectivity=8)
     min_area = MIN_REGION * al.valid.sum()
     keep = np.zeros(n, bool)
-    for i in range(1, n):
-        if stats[i, cv2.CC_STAT_AREA] >= max(min_area, 20) and prob[lab == i].max() > 0.8:
-            keep[i] = True
+    keep[np.unique(lab[prob > 0.8])] = True  # regions that reach a confident level somewhere
+    keep &= stats[:, cv2.CC_STAT_AREA] >= max(min_area, 20)
+    keep[0] = False
     mask_small = keep[lab].astype(np.uint8)
-    # inside a strong edit, drop the faint halo (compression ringing around it)
+    # an edit fades out at its rim (feathering, blending, compression): grow each region into the
+    # connected pixels that still depart from the reference, fill its holes, widen it a little
+    grown = mask_small.copy()
     for i in np.flatnonzero(keep):
+        # the rim counts while it departs clearly from the reference; around a strong edit (a dark
+        # crack) the faint ring of compression ringing does not
         sel = lab == i
-        strong = np.quantile(d[sel], 0.95)
-        halo = sel & (d < 0.15 * strong)
-        mask_small[halo] = 0
+        thr = max(GROW_FRAC * tol, HALO_FRAC * float(np.quantile(d[sel], 0.95)))
+        low = ((d >= thr) & al.valid).astype(np.uint8) | sel.astype(np.uint8)
+        _, lab2 = cv2.connectedComponents(low, connectivity=8)
+        grown |= np.isin(lab2, np.unique(lab2[sel])).astype(np.uint8)
+    mask_small = grown
+    mask_small = fill_holes(mask_small)
+    r = round(GROW_PX * min(mask_small.shape))
+    if r > 0:
+        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        mask_small = ((cv2.dilate(mask_small, disk) > 0) & al.valid).astype(np.uint8)
     n, lab, stats, _ = cv2.connectedComponentsWithStats(mask_small, connectivity=8)
     keep = np.zeros(n, bool)
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area * 0.5
     mask_small = keep[lab].astype(np.uint8)
-    prob = np.where(mask_small > 0, prob, np.minimum(prob, 0.45)).astype(np.float32)
+    prob = np.where(mask_small > 0, np.maximum(prob, 0.55), np.minimum(prob, 0.45)).astype(np.float32)
     prob_full = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
     mask_full = ((prob_full >= 0.5) * 255).astype(np.uint8)
     inv = 1.0 / al.scale
     item_area = float(item.sum())
     regions = []
+    sums = np.bincount(lab.ravel(), weights=prob.ravel(), minlength=n)
     for i in np.flatnonzero(keep):
         x, y, bw, bh, area = (int(v) for v in stats[i])
         regions.append(
             {
                 "bbox": [int(x * inv), int(y * inv), max(1, int(round(bw * inv))), max(1, int(round(bh * inv)))],
                 "area_fraction": round(area / max(1.0, item_area), 5),
-                "score": round(float(prob[lab == i].mean()), 4),
+                "score": round(float(sums[i] / max(1, area)), 4),
             }
         )
     regions.sort(key=lambda r: -r["area_fraction"])
