@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-MATCH_SIDE = {"orb": 800, "sift": 640}  # long side of the copies used for matching
+MATCH_SIDE = {"orb": 800, "sift": 512}  # long side of the copies used for matching
 MATCH_MIN_SIDE = 640  # smaller photos are enlarged to this long side before matching
 RANSAC_PX = 3.0  # inlier threshold at matching resolution
 STRONG_INLIERS = 40  # a registration this good needs no further tries
@@ -61,7 +61,14 @@ def downscaled(ev, long_side: int, color: bool = False) -> tuple[np.ndarray, flo
         if long_side >= full:
             img, s = (rgb(ev) if color else gray(ev)), 1.0
         elif long_side >= BASE_SIDE:
-            img, s = _resize(rgb(ev) if color else gray(ev), long_side / full), long_side / full
+            src, s = (rgb(ev) if color else gray(ev)), 1.0
+            k = full // long_side
+            if k >= 2:  # an exact integer shrink first: OpenCV's fast path, a third of the time
+                h, w = src.shape[:2]
+                src = cv2.resize(src[: h // k * k, : w // k * k], (w // k, h // k), interpolation=cv2.INTER_AREA)
+                s = 1.0 / k
+            s2 = min(1.0, long_side / max(src.shape[:2]))
+            img, s = (src if s2 >= 1.0 else _resize(src, s2)), s * s2
         else:
             base, sb = downscaled(ev, BASE_SIDE, True)
             if not color:
