@@ -9,7 +9,7 @@ import numpy as np
 
 from .registration import Registration, downscaled, rgb
 
-MAP_SIDE = 1024  # long side of the claim copy the comparison runs on
+MAP_SIDE = 768  # long side of the claim copy the comparison runs on
 BORDER_PX = 3  # pixels dropped along the overlap's edge
 
 
