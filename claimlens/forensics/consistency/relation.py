@@ -71,8 +71,15 @@ def agreement(al: Aligned) -> dict:
         m = cv2.GaussianBlur(cg, (0, 0), 1.5)
         lstd = np.sqrt(np.maximum(cv2.GaussianBlur(cg * cg, (0, 0), 1.5) - m * m, 0))
         clip_detail = float((lstd[clipped] > 0.02).mean())
+    # the same, away from where the two depart (a painted edit, or another product's print)
+    res_full = residual(al)
+    away = v & ~(cv2.dilate((res_full >= 2 * AGREE_TOL).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)
+    if away.sum() < 0.3 * v.sum():
+        away = v
     return {
-        "color_shift": color_shift(al, v & (residual(al) < AGREE_TOL)),
+        "fine_ncc_clean": _ncc(cf[away], rf[away]),
+        "mid_ncc_clean": _ncc(cm[away], rm[away]),
+        "color_shift": color_shift(al, v & (res_full < AGREE_TOL)),
         "clip_share": float(clipped.sum() / max(1, v.sum())),
         "clip_detail": clip_detail,
         "agree": float((d < AGREE_TOL).mean()),
@@ -136,6 +143,7 @@ DERIVED_RULES = {
 MAX_SIM_DEV = 0.35  # far from any similarity over the overlap: a degenerate homography
 MIN_SPREAD = 0.003  # inliers' hull, share of the claim
 MIN_ITEM_COVERAGE = 0.25
+CLEAN_AGREE = 0.97
 EXPOSURE_CLIP_DETAIL = 0.15  # claim shows detail where the reference is clipped ...
 EXPOSURE_ERATIO = 1.05  # ... and carries more fine texture: another exposure of the scene
 
@@ -143,6 +151,14 @@ EXPOSURE_ERATIO = 1.05  # ... and carries more fine texture: another exposure of
 def _margin(value: float, threshold: float, span: float) -> float:
     """0 at the threshold, 1 once `span` beyond it."""
     return float(np.clip((value - threshold) / span, 0.0, 1.0))
+
+
+def mid_structure(f: dict) -> float:
+    """Mid-scale structure agreement; where nearly all the overlap agrees pixel for pixel, measured
+    away from the few places that depart (a large painted edit pulls the overall figure down)."""
+    if f.get("agree", 0.0) >= CLEAN_AGREE:
+        return max(f["mid_ncc"], f.get("mid_ncc_clean", f["mid_ncc"]))
+    return f["mid_ncc"]
 
 
 def classify(f: dict) -> tuple[str, float]:
@@ -163,7 +179,7 @@ def classify(f: dict) -> tuple[str, float]:
             and ratio >= r["inlier_ratio"]
             and f["similar"] >= r["similar"]
             and f["agree"] >= r["agree"]
-            and f["mid_ncc"] >= r["mid_ncc"]
+            and mid_structure(f) >= r["mid_ncc"]
             and r["eratio_low"] <= f.get("patch_eratio", f["eratio"]) <= r["eratio_high"]
             and not exposure
         )
@@ -172,7 +188,7 @@ def classify(f: dict) -> tuple[str, float]:
                 _margin(ratio, r["inlier_ratio"], 0.3),
                 _margin(f["similar"], r["similar"], 0.3),
                 _margin(f["agree"], r["agree"], 0.2),
-                _margin(f["mid_ncc"], r["mid_ncc"], 0.2),
+                _margin(mid_structure(f), r["mid_ncc"], 0.2),
             )
             return "derived", 0.6 + 0.4 * m
     conf = 0.5 + 0.4 * min(_margin(n, 15, 60), _margin(ratio, 0.12, 0.3))
