@@ -76,3 +76,21 @@ def test_real_photos_do_not_match(shared_data):
 def test_small_image_not_applicable():
     r = detect(save(np.zeros((100, 100, 3), np.uint8), "PNG"))
     assert not r.applicable and "256" in r.reason
+
+
+def test_photos_larger_than_a_generator_output_are_not_read():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from claimlens.forensics import Evidence
+    from claimlens.forensics.base import run_detector
+    from claimlens.forensics.detectors.sd_watermark import MAX_PIXELS, SdWatermarkDetector
+
+    big = np.random.default_rng(1).integers(0, 255, (2100, 2100, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(big).save(buf, format="JPEG", quality=80)
+    r = run_detector(SdWatermarkDetector(), Evidence.from_bytes(buf.getvalue(), "big.jpg"))
+    assert 2100 * 2100 > MAX_PIXELS
+    assert not r.applicable and "larger" in r.reason

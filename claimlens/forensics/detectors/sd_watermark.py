@@ -24,6 +24,9 @@ SCALE = 36.0
 BLOCK = 4
 CHANNEL = 1  # U of cv2's YUV
 MIN_PIXELS = 256 * 256  # the library refuses smaller images
+# The mark sits in the DWT/DCT coefficients at the generator's own size (at most about 2048x2048 for SDXL
+# upscalers); a larger photo cannot carry it intact, so it is not read there.
+MAX_PIXELS = 2048 * 2048
 
 SD1_BITS = np.unpackbits(np.frombuffer(b"StableDiffusionV1", np.uint8))  # 136 bits
 SDXL_BITS = np.array([int(b) for b in bin(0xB3EC907BB19E)[2:]], np.uint8)  # 48 bits
@@ -104,6 +107,8 @@ class SdWatermarkDetector(Detector):
         h, w = evidence.height, evidence.width
         if h * w < MIN_PIXELS:
             return self.not_applicable("image smaller than 256x256: the watermark cannot be read")
+        if h * w > MAX_PIXELS:
+            return self.not_applicable("image larger than a Stable Diffusion output: the watermark cannot be intact")
         bgr = np.ascontiguousarray(evidence.rgb[:, :, ::-1])
         result = check(bgr)
         findings = []
