@@ -16,6 +16,7 @@ MATCH_MIN_SIDE = 640  # smaller photos are enlarged to this long side before mat
 RANSAC_PX = 3.0  # inlier threshold at matching resolution
 STRONG_INLIERS = 40  # a registration this good needs no further tries
 MIN_INLIERS = 8
+HOPELESS_MATCHES = 15  # both ORB tries below this many ratio-test matches: SIFT finds nothing either
 
 
 def _cache(ev) -> dict:
@@ -147,10 +148,13 @@ def _match(fa, fb, kind: str, ratio: float = 0.8):
     return src, dst
 
 
-def _try(claim, ref, kind: str, flipped: bool) -> Registration | None:
+def _try(claim, ref, kind: str, flipped: bool, counts: list | None = None) -> Registration | None:
     fr = features(ref, kind)
     fc = features(claim, kind, flipped)
     src, dst = _match(fr, fc, kind)
+    if counts is not None:  # ratio-test matches; a photo ORB finds almost no corners on is not judged
+        described = all(d is not None and len(d) >= 100 for d in (fr[1], fc[1]))
+        counts.append(len(src) if src is not None else (0 if described else np.inf))
     if src is None:
         return None
     H, mask = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, RANSAC_PX, maxIters=2000, confidence=0.999)
@@ -243,9 +247,11 @@ def coverage(ref, fr, ref_pts: np.ndarray, H_inv: np.ndarray, claim_size) -> tup
 
 def register(claim, ref) -> Registration | None:
     """Best homography from `ref` to `claim`: ORB (plain, then mirrored), then SIFT as a fallback."""
-    best = None
+    best, orb_matches = None, []
     for kind, flipped in (("orb", False), ("orb", True), ("sift", False)):
-        r = _try(claim, ref, kind, flipped)
+        if kind == "sift" and best is None and max(orb_matches) < HOPELESS_MATCHES:
+            break  # nothing in common at all: SIFT (the costliest step) would not find a match either
+        r = _try(claim, ref, kind, flipped, orb_matches if kind == "orb" else None)
         if r is not None and (best is None or r.inliers > best.inliers):
             best = r
         if best is not None and best.inliers >= STRONG_INLIERS and best.inlier_ratio >= 0.25:
