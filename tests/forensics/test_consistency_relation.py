@@ -15,24 +15,6 @@ from claimlens.forensics.evidence import Evidence
 
 
 
-def paint_crack(img, seed=0):
-    """A dark jagged crack, anti-aliased, blurred and alpha-feathered; returns the photo and its mask."""
-    rng = np.random.default_rng(seed)
-    h, w = img.shape[:2]
-    layer = np.zeros((h, w), np.float32)
-    x, y, ang = 0.35 * w, 0.35 * h, 0.6
-    pts = []
-    for _ in range(14):
-        pts.append((x, y))
-        ang += rng.normal(0, 0.4)
-        x += w / 40 * np.cos(ang)
-        y += w / 40 * np.sin(ang)
-    cv2.polylines(layer, [np.array(pts, np.int32)], False, 1.0, max(3, w // 150), cv2.LINE_AA)
-    soft = cv2.GaussianBlur(layer, (0, 0), 1.0) * 0.9
-    out = img.astype(np.float32) * (1 - soft[..., None]) + np.array([25, 20, 18], np.float32) * soft[..., None]
-    out = np.clip(out, 0, 255).astype(np.uint8)
-    visible = np.abs(out.astype(int) - img).max(2) > 16
-    return out, (soft > 0.25) & visible
 
 
 def iou(a, b):
@@ -55,7 +37,7 @@ def test_rot180_copy_is_derived(coffee):
     assert rel.relation == "derived"
 
 
-def test_rot180_copy_with_crack_is_found(coffee):
+def test_rot180_copy_with_crack_is_found(coffee, paint_crack):
     img, mask = paint_crack(coffee, seed=3)
     img, mask = cv2.rotate(img, cv2.ROTATE_180), np.rot90(mask, 2)
     ref = ev(coffee, "listing.png", fmt="PNG")
@@ -119,7 +101,7 @@ def test_transparent_png_is_composited_on_white(coffee):
     assert (rgb(ref)[0, 0] == 255).all()
 
 
-def test_transparent_listing_copy_with_crack(coffee):
+def test_transparent_listing_copy_with_crack(coffee, paint_crack):
     rgba, on_white = cutout(coffee)
     img, mask = paint_crack(on_white, seed=1)
     ref = Evidence.from_bytes(encode(rgba, "PNG"), "listing.png")

@@ -23,24 +23,6 @@ def evidence(img, name, refs=(), fmt="JPEG", q=90):
     return Evidence.from_bytes(encode(img, fmt, q), name, references=list(refs))
 
 
-def paint_crack(img, seed=0):
-    """A dark jagged crack, anti-aliased, blurred and alpha-feathered; returns the photo and its mask."""
-    rng = np.random.default_rng(seed)
-    h, w = img.shape[:2]
-    layer = np.zeros((h, w), np.float32)
-    x, y, ang = 0.35 * w, 0.35 * h, 0.6
-    pts = []
-    for _ in range(14):
-        pts.append((x, y))
-        ang += rng.normal(0, 0.4)
-        x += w / 40 * np.cos(ang)
-        y += w / 40 * np.sin(ang)
-    cv2.polylines(layer, [np.array(pts, np.int32)], False, 1.0, max(3, w // 150), cv2.LINE_AA)
-    soft = cv2.GaussianBlur(layer, (0, 0), 1.0) * 0.9
-    out = img.astype(np.float32) * (1 - soft[..., None]) + np.array([25, 20, 18], np.float32) * soft[..., None]
-    out = np.clip(out, 0, 255).astype(np.uint8)
-    visible = np.abs(out.astype(int) - img).max(2) > 16  # where the crack lies on dark wood it barely shows
-    return out, (soft > 0.25) & visible
 
 
 def paint_stain(img):
@@ -78,7 +60,7 @@ def test_reencoded_copy_is_derived_unedited(coffee):
     assert res.score < 0.1
 
 
-def test_crack_on_copy_is_found(coffee):
+def test_crack_on_copy_is_found(coffee, paint_crack):
     img, mask = paint_crack(coffee)
     res = run(img, coffee, q=80)
     assert res.extra["references"][0]["relation"] == "derived"
