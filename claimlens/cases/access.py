@@ -49,3 +49,12 @@ def check_merchant_write(actor: Actor, merchant_id: int, what: str = "product") 
 def require_role(actor: Actor, *roles: Role) -> None:
     if actor.role not in roles:
         raise Forbidden(f"needs one of the roles: {', '.join(r.value for r in roles)}")
+
+
+REPAIR_STAFF = {Role.OPERATOR, Role.TECHNICIAN}
+
+
+def check_not_repair_staff(actor: Actor) -> None:
+    """Operators and technicians work on the repair desk only: claims, products and orders are not theirs."""
+    if actor.role in REPAIR_STAFF:
+        raise Forbidden(f"a {actor.role.value} works on the repair desk only")

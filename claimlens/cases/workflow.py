@@ -27,6 +27,8 @@ class Role(StrEnum):
     ADMIN = "admin"
     PLATFORM = "platform"  # an API client of the marketplace
     SYSTEM = "system"  # the service itself: analysis jobs, deadlines
+    OPERATOR = "operator"  # repair desk: takes customers' calls, dispatches technicians
+    TECHNICIAN = "technician"  # repair desk: works the jobs dispatched to them
 
 
 class ClaimType(StrEnum):

@@ -273,6 +273,7 @@ class ClaimService:
                 "photos": [{"id": ph.id, "sha256": ph.blob_sha, "filename": ph.filename} for ph in p.photos]}
 
     def list_products(self, actor: Actor) -> list[dict]:
+        access.check_not_repair_staff(actor)
         q = select(Product).order_by(Product.id)
         if actor.role is Role.MERCHANT:
             q = q.where(Product.merchant_id == actor.merchant_id)
@@ -380,6 +381,7 @@ class ClaimService:
                               "frame_time": r.frame_time, "filename": r.filename} for r in rows]}
 
     def get_packing(self, actor: Actor, order_ref: str, merchant_id: int | None = None) -> dict:
+        access.check_not_repair_staff(actor)
         if actor.role is Role.MERCHANT:
             merchant_id = actor.merchant_id
         elif actor.role is Role.BUYER:
@@ -519,6 +521,7 @@ class ClaimService:
         return c
 
     def list_claims(self, actor: Actor, state: str | None = None, limit: int = 100, offset: int = 0) -> list[dict]:
+        access.check_not_repair_staff(actor)
         q = select(Claim).order_by(Claim.id.desc()).limit(min(max(limit, 1), 500)).offset(max(offset, 0))
         if actor.role is Role.MERCHANT:
             q = q.where(Claim.merchant_id == actor.merchant_id)
