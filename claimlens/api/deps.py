@@ -1,8 +1,13 @@
-"""Request dependencies: the store and the authenticated actor (bearer token or signed session cookie)."""
+"""Request dependencies: the store and the authenticated actor (bearer token or signed session cookie).
+
+Both are coroutines so that they run on the event loop; only a token the process has not seen recently costs a
+database look-up (in the thread pool).
+"""
 
 from __future__ import annotations
 
 from fastapi import HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..cases.workflow import Actor
@@ -12,7 +17,7 @@ SESSION_COOKIE = "claimlens_session"
 SESSION_MAX_AGE = 12 * 3600
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
@@ -20,11 +25,14 @@ def session_serializer(store: Store) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(store.session_secret, salt="claimlens-session")
 
 
-def current_actor(request: Request) -> Actor:
-    store = get_store(request)
+async def current_actor(request: Request) -> Actor:
+    store: Store = request.app.state.store
     auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        actor = store.service.actor_for_token(auth[7:].strip())
+    if auth[:7].lower() == "bearer ":
+        token = auth[7:].strip()
+        actor = store.service.cached_actor(token)
+        if actor is None:
+            actor = await run_in_threadpool(store.service.actor_for_token, token)
         if actor is None:
             raise HTTPException(401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"})
         return actor
@@ -34,7 +42,7 @@ def current_actor(request: Request) -> Actor:
             uid = session_serializer(store).loads(cookie, max_age=SESSION_MAX_AGE)["uid"]
         except (BadSignature, KeyError, TypeError):
             raise HTTPException(401, "session expired or invalid") from None
-        actor = store.service.actor_for_user(int(uid))
+        actor = await run_in_threadpool(store.service.actor_for_user, int(uid))
         if actor is not None:
             return actor
     raise HTTPException(401, "authentication required (Authorization: Bearer <token>)",

@@ -4,30 +4,40 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from ..cases.errors import Invalid, TooLarge
+from ..cases.errors import Invalid
 from ..cases.workflow import USER_ACTIONS, Actor, Role
 from ..store import Store
 from ..store.service import ClaimInput
-from ..store.uploads import Ingested, ingest
+from ..store.uploads import Ingested, Limits, finish
 from .deps import SESSION_COOKIE, SESSION_MAX_AGE, current_actor, get_store, session_serializer
+from .multipart import FILES, StreamedForm, form_body, read_form
 
 router = APIRouter(prefix="/api")
 ActorDep = Annotated[Actor, Depends(current_actor)]
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
-def _ingest(store: Store, files: list[UploadFile] | None, allow_video: bool = True) -> list[Ingested]:
-    files = [f for f in (files or []) if f is not None and (f.filename or f.size)]
+def _limits(store: Store, allow_video: bool = True) -> Limits:
     st = store.settings
-    if len(files) > st.max_files:
-        raise TooLarge(f"{len(files)} files: at most {st.max_files} per request")
-    return [ingest(store.blobs, f.file, f.filename or "upload", max_bytes=st.max_upload_bytes,
-                   max_pixels=st.max_pixels, max_video_seconds=st.max_video_seconds, allow_video=allow_video)
-            for f in files]
+    return Limits(st.max_upload_bytes, st.max_pixels, st.max_video_seconds, allow_video)
+
+
+async def _form(request: Request, store: Store) -> StreamedForm:
+    return await read_form(request, store.blobs, max_file_bytes=store.settings.max_upload_bytes,
+                           max_files=store.settings.max_files)
+
+
+def _stored(store: Store, form: StreamedForm, allow_video: bool = True, required: bool = True) -> list[Ingested]:
+    """Check the received files and link them into the blob store (run in the thread pool)."""
+    if required and not form.files:
+        raise Invalid("no file given (form field 'files')")
+    limits = _limits(store, allow_video)
+    return [finish(u.writer, limits) for u in form.files]
 
 
 # Sessions and users ----------------------------------------------------------------------------
@@ -122,6 +132,23 @@ def issue_token(user_id: int, actor: ActorDep, store: StoreDep, name: str = ""):
     return {"token": store.service.issue_token(actor, user_id, name)}
 
 
+class Revoke(BaseModel):
+    token: str = Field(min_length=1, max_length=200)
+
+
+@router.post("/tokens/revoke", tags=["auth"],
+             summary="Revoke an API token (its holder or an admin). Refused at once by this server process; "
+                     "other processes trust a checked token for at most CLAIMLENS_TOKEN_CACHE_S (default 5 s)")
+def revoke_token(body: Revoke, actor: ActorDep, store: StoreDep):
+    store.service.revoke_token(actor, body.token)
+    return {"revoked": True}
+
+
+@router.delete("/users/{user_id}/tokens", tags=["admin"], summary="Revoke every API token of a user")
+def revoke_user_tokens(user_id: int, actor: ActorDep, store: StoreDep):
+    return {"revoked": store.service.revoke_user_tokens(actor, user_id)}
+
+
 # Products, references, packing evidence --------------------------------------------------------
 class NewProduct(BaseModel):
     sku: str = Field(min_length=1, max_length=120)
@@ -146,21 +173,36 @@ def get_product(product_id: int, actor: ActorDep, store: StoreDep):
 
 
 @router.post("/products/{product_id}/photos", status_code=201, tags=["merchant"],
-             summary="Register reference photos of a product")
-def add_product_photos(product_id: int, actor: ActorDep, store: StoreDep, files: list[UploadFile] = File(...)):
-    store.service.check_product_write(actor, product_id)  # before storing anything
-    ing = _ingest(store, files, allow_video=False)
-    store.service.add_product_photos(actor, product_id, ing)
-    return store.service.get_product(actor, product_id)
+             summary="Register reference photos of a product",
+             openapi_extra=form_body({"files": FILES | {"description": "photos of the product"}}, ["files"]))
+async def add_product_photos(product_id: int, request: Request, actor: ActorDep, store: StoreDep):
+    await run_in_threadpool(store.service.check_product_write, actor, product_id)  # before storing anything
+    form = await _form(request, store)
+    try:
+        def work():
+            store.service.add_product_photos(actor, product_id, _stored(store, form, allow_video=False))
+            return store.service.get_product(actor, product_id)
+
+        return await run_in_threadpool(work)
+    finally:
+        form.discard()
 
 
 @router.post("/orders/{order_ref}/packing", status_code=201, tags=["merchant"],
-             summary="Register packing photos and videos of an order (video keyframes are extracted)")
-def add_packing(order_ref: str, actor: ActorDep, store: StoreDep, files: list[UploadFile] = File(...),
-                product_id: int | None = Form(None), merchant_id: int | None = Form(None)):
+             summary="Register packing photos and videos of an order (video keyframes are extracted)",
+             openapi_extra=form_body({"files": FILES | {"description": "packing photos and videos"},
+                                      "product_id": {"type": "integer"},
+                                      "merchant_id": {"type": "integer", "description": "admins only"}}, ["files"]))
+async def add_packing(order_ref: str, request: Request, actor: ActorDep, store: StoreDep):
     if actor.role not in (Role.MERCHANT, Role.ADMIN):
         raise HTTPException(403, f"a {actor.role.value} may not register packing evidence")
-    return store.service.add_packing(actor, order_ref, _ingest(store, files), product_id, merchant_id)
+    form = await _form(request, store)
+    try:
+        product_id, merchant_id = _int_field(form, "product_id"), _int_field(form, "merchant_id")
+        return await run_in_threadpool(lambda: store.service.add_packing(actor, order_ref, _stored(store, form),
+                                                                         product_id, merchant_id))
+    finally:
+        form.discard()
 
 
 @router.get("/orders/{order_ref}/packing", tags=["merchant"])
@@ -215,30 +257,26 @@ def _text_field(form, name: str, limit: int, default: str | None = None) -> str:
 @router.post("/claims", status_code=201, tags=["claims"], openapi_extra=CLAIM_FORM,
              summary="File a claim with photos/videos; the analysis is queued. Idempotency-Key makes retries safe.")
 async def create_claim(request: Request, actor: ActorDep, store: StoreDep):
-    from starlette.concurrency import run_in_threadpool
-
     if actor.role not in (Role.BUYER, Role.PLATFORM, Role.ADMIN):
         raise HTTPException(403, f"a {actor.role.value} may not file claims")
     key = request.headers.get("idempotency-key")
     if key is not None and not (0 < len(key.strip()) <= 200):
         raise Invalid("Idempotency-Key must have 1 to 200 characters")
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise HTTPException(415, "send the claim as multipart/form-data")
-    async with request.form(max_files=store.settings.max_files + 1, max_fields=50,
-                            max_part_size=64 * 1024) as form:
+    form = await _form(request, store)
+    try:
         data = ClaimInput(order_ref=_text_field(form, "order_id", 120), product_id=_int_field(form, "product_id", True),
                           type=_text_field(form, "type", 40), amount=_text_field(form, "amount", 40),
                           reason=_text_field(form, "reason", 5000, ""), currency=_text_field(form, "currency", 3, "EUR"),
                           buyer_id=_int_field(form, "buyer_id"), merchant_id=_int_field(form, "merchant_id"))
-        files = [f for f in form.getlist("files") if not isinstance(f, str)]
-        if not files:
+        if not form.files:
             raise Invalid("a claim needs at least one photo or video (form field 'files')")
 
         def work():
-            ing = _ingest(store, files)
-            return store.service.submit_claim(actor, data, ing, key)
+            return store.service.submit_claim(actor, data, _stored(store, form), key)
 
         cid, replayed, created = await run_in_threadpool(work)
+    finally:
+        form.discard()
     if replayed:
         detail = await run_in_threadpool(store.service.claim_detail, actor, cid)
         return JSONResponse(detail, status_code=200, headers={"Idempotent-Replayed": "true"})
@@ -267,11 +305,19 @@ def act(claim_id: int, action: str, body: Action, actor: ActorDep, store: StoreD
     return store.service.act(actor, claim_id, action, body.reason, body.forgery_confirmed)
 
 
-@router.post("/claims/{claim_id}/evidence", tags=["claims"], summary="More evidence, when a reviewer asked for it")
-def add_evidence(claim_id: int, actor: ActorDep, store: StoreDep, files: list[UploadFile] = File(...),
-                 reason: str = Form("", max_length=5000)):
-    store.service.claim_detail(actor, claim_id)  # 404 before storing anything for a claim one cannot see
-    return store.service.add_evidence(actor, claim_id, _ingest(store, files), reason)
+@router.post("/claims/{claim_id}/evidence", tags=["claims"], summary="More evidence, when a reviewer asked for it",
+             openapi_extra=form_body({"files": FILES | {"description": "photos and videos"},
+                                      "reason": {"type": "string", "maxLength": 5000}}, ["files"]))
+async def add_evidence(claim_id: int, request: Request, actor: ActorDep, store: StoreDep):
+    # 404 before storing anything for a claim one cannot see
+    await run_in_threadpool(store.service.claim_detail, actor, claim_id)
+    form = await _form(request, store)
+    try:
+        reason = _text_field(form, "reason", 5000, "")
+        return await run_in_threadpool(lambda: store.service.add_evidence(actor, claim_id, _stored(store, form),
+                                                                          reason))
+    finally:
+        form.discard()
 
 
 @router.get("/claims/{claim_id}/media/{media_id}", tags=["claims"], response_class=FileResponse)
@@ -318,8 +364,6 @@ def credit_export(actor: ActorDep, store: StoreDep):
 
 @router.post("/credit/import", tags=["credit"], summary="Import another platform's signed export")
 async def credit_import(request: Request, actor: ActorDep, store: StoreDep):
-    from starlette.concurrency import run_in_threadpool
-
     from ..store import credit
 
     try:

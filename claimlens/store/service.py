@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -45,7 +46,6 @@ from .uploads import Ingested
 
 log = logging.getLogger(__name__)
 PH = PasswordHasher()
-TOKEN_CACHE_S = 5.0
 # Prebuilt statements of the intake path: compiled once, then only parameters change
 INSERT_CLAIM = Claim.__table__.insert().returning(Claim.__table__.c.id)
 INSERT_MEDIA = ClaimMedia.__table__.insert().returning(ClaimMedia.__table__.c.id)
@@ -88,6 +88,8 @@ class ClaimService:
         self.store = store
         self.db = store.db
         self._token_cache: dict[str, tuple[Actor, float]] = {}
+        self._token_lock = threading.Lock()
+        self._revocations = 0  # bumped by every revocation: a token look-up that overlapped one is not cached
         self._products: dict[int, int] = {}
 
     # Blobs ---------------------------------------------------------------------------------
@@ -202,19 +204,70 @@ class ClaimService:
     def _actor(u: User) -> Actor:
         return Actor(Role(u.role), u.id, u.username, u.merchant_id, u.buyer_id)
 
+    def cached_actor(self, token: str) -> Actor | None:
+        """The token's user when this process checked the token within the last token_cache_s, else None."""
+        hit = self._token_cache.get(token_hash(token))
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        return None
+
     def actor_for_token(self, token: str) -> Actor | None:
-        """The token's user. Answers are cached for TOKEN_CACHE_S (a revoked token may work that long)."""
+        """The token's user (None: unknown, revoked or disabled).
+
+        Answers are cached for settings.token_cache_s. A revocation made through this process takes effect at
+        once; other processes (uvicorn workers, other hosts) may accept the token until their cached answer
+        runs out, token_cache_s at most.
+        """
         h = token_hash(token)
         now = time.monotonic()
         hit = self._token_cache.get(h)
         if hit is not None and hit[1] > now:
             return hit[0]
+        gen = self._revocations
         actor = self._actor_for_token(h)
-        if actor is not None:
-            if len(self._token_cache) > 10_000:
-                self._token_cache.clear()
-            self._token_cache[h] = (actor, now + TOKEN_CACHE_S)
+        ttl = self.store.settings.token_cache_s
+        if actor is not None and ttl > 0:
+            with self._token_lock:
+                if gen == self._revocations:  # no revocation ran while we looked: the answer may be kept
+                    if len(self._token_cache) > 10_000:
+                        self._token_cache.clear()
+                    self._token_cache[h] = (actor, now + ttl)
         return actor
+
+    def _forget_tokens(self, hashes=(), user_id: int | None = None) -> None:
+        with self._token_lock:
+            self._revocations += 1
+            for h in hashes:
+                self._token_cache.pop(h, None)
+            if user_id is not None:
+                for h in [h for h, (a, _) in self._token_cache.items() if a.user_id == user_id]:
+                    self._token_cache.pop(h, None)
+
+    def revoke_token(self, actor: Actor, token: str) -> None:
+        """Revoke one API token: its holder or an admin. Refused from this process's next request on."""
+        h = token_hash(token)
+        with self.db.session() as s:
+            t = s.execute(select(ApiToken).where(ApiToken.token_hash == h)).scalar_one_or_none()
+            if t is None or not (actor.role in (Role.ADMIN, Role.SYSTEM) or actor.user_id == t.user_id):
+                raise NotFound("token not found")
+            if not t.revoked:
+                t.revoked = True
+                audit.append(s, actor=actor.label, action="revoke_token", data={"user_id": t.user_id, "token_id": t.id})
+        self._forget_tokens(hashes=[h])
+
+    def revoke_user_tokens(self, actor: Actor, user_id: int) -> int:
+        """Revoke every API token of a user (an admin, or the user themselves); returns how many."""
+        if not (actor.role in (Role.ADMIN, Role.SYSTEM) or actor.user_id == user_id):
+            raise Forbidden("only an admin revokes other users' tokens")
+        with self.db.session() as s:
+            if s.get(User, user_id) is None:
+                raise NotFound("user not found")
+            rows = s.execute(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked.is_(False))).scalars().all()
+            for t in rows:
+                t.revoked = True
+            audit.append(s, actor=actor.label, action="revoke_tokens", data={"user_id": user_id, "count": len(rows)})
+        self._forget_tokens(user_id=user_id)
+        return len(rows)
 
     def _actor_for_token(self, h: str) -> Actor | None:
         with self.db.read() as s:

@@ -1,4 +1,8 @@
-"""Checking uploaded files: what they are (by content, not by name) and whether they are within limits."""
+"""Checking uploaded files: what they are (by content, not by name) and whether they are within limits.
+
+A file is checked while it is still a temp file in the blob store and only linked to its content address when
+it passes, so a refused upload leaves nothing behind.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from ..cases.errors import Invalid, TooLarge, UnsupportedType
 from ..cases.media import probe_video
 from ..forensics.image import SUPPORTED_FORMATS
-from .blobs import BlobStore, StoredFile
+from .blobs import CHUNK, BlobStore, BlobWriter, StoredFile
 
 Image.MAX_IMAGE_PIXELS = None  # we check the header ourselves
 
@@ -31,14 +35,18 @@ class Ingested:
         return self.file.sha256
 
 
-def ingest(blobs: BlobStore, fileobj, filename: str, *, max_bytes: int, max_pixels: int,
-           max_video_seconds: float, allow_video: bool = True) -> Ingested:
-    """Store the stream (content-addressed) and classify it; raise a 4xx domain error for bad files."""
-    f = blobs.put_stream(fileobj, max_bytes=max_bytes, filename=filename)
-    if f.size == 0:
-        raise Invalid(f"{filename or 'file'} is empty")
+@dataclass
+class Limits:
+    max_bytes: int
+    max_pixels: int
+    max_video_seconds: float
+    allow_video: bool = True
+
+
+def classify(path, filename: str, limits: Limits) -> tuple[str, str, int | None, int | None]:
+    """(kind, content type, width, height) of a file; a 4xx domain error when it is refused."""
     try:
-        with Image.open(f.path) as im:
+        with Image.open(path) as im:
             fmt = (im.format or "").upper()
             w, h = im.size
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
@@ -46,17 +54,43 @@ def ingest(blobs: BlobStore, fileobj, filename: str, *, max_bytes: int, max_pixe
     if fmt is not None:
         if fmt not in SUPPORTED_FORMATS:
             raise UnsupportedType(f"{filename}: unsupported image type {fmt}")
-        if w * h > max_pixels:
-            raise TooLarge(f"{filename}: {w}x{h} = {w * h / 1e6:.1f} MP exceeds the limit of {max_pixels / 1e6:.1f} MP")
-        return Ingested(f, "photo", CONTENT_TYPES.get(fmt, "application/octet-stream"), w, h)
-    if not allow_video:
+        if w * h > limits.max_pixels:
+            raise TooLarge(f"{filename}: {w}x{h} = {w * h / 1e6:.1f} MP exceeds the limit of "
+                           f"{limits.max_pixels / 1e6:.1f} MP")
+        return "photo", CONTENT_TYPES.get(fmt, "application/octet-stream"), w, h
+    if not limits.allow_video:
         raise UnsupportedType(f"{filename}: not a photo (JPEG, PNG, WebP, HEIC, ...)")
     try:
-        info = probe_video(f.path)
+        info = probe_video(path)
     except Invalid:
         raise UnsupportedType(f"{filename}: neither a photo nor a video we can read") from None
-    if info["duration"] and info["duration"] > max_video_seconds:
-        raise TooLarge(f"{filename}: video is {info['duration']:.0f} s, the limit is {max_video_seconds:.0f} s")
-    if (info["width"] or 0) * (info["height"] or 0) > max_pixels:
+    if info["duration"] and info["duration"] > limits.max_video_seconds:
+        raise TooLarge(f"{filename}: video is {info['duration']:.0f} s, the limit is {limits.max_video_seconds:.0f} s")
+    if (info["width"] or 0) * (info["height"] or 0) > limits.max_pixels:
         raise TooLarge(f"{filename}: video frames exceed the pixel limit")
-    return Ingested(f, "video", "video/" + (info["codec"] or "unknown"), info["width"], info["height"])
+    return "video", "video/" + (info["codec"] or "unknown"), info["width"], info["height"]
+
+
+def finish(writer: BlobWriter, limits: Limits) -> Ingested:
+    """Check a fully received upload and store it under its content address (dropped when refused)."""
+    name = writer.filename or "file"
+    try:
+        if writer.size == 0:
+            raise Invalid(f"{name} is empty")
+        kind, ctype, w, h = classify(writer.path, name, limits)
+        return Ingested(writer.commit(), kind, ctype, w, h)
+    finally:
+        writer.abort()
+
+
+def ingest(blobs: BlobStore, fileobj, filename: str, *, max_bytes: int, max_pixels: int,
+           max_video_seconds: float, allow_video: bool = True) -> Ingested:
+    """Store a readable stream (content-addressed) and classify it; raise a 4xx domain error for bad files."""
+    limits = Limits(max_bytes, max_pixels, max_video_seconds, allow_video)
+    w = blobs.writer(max_bytes, filename)
+    try:
+        while chunk := fileobj.read(CHUNK):
+            w.write(chunk)
+        return finish(w, limits)
+    finally:
+        w.abort()
