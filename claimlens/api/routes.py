@@ -9,17 +9,28 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from ..cases.errors import Invalid
+from ..cases.errors import Invalid, TooLarge
 from ..cases.workflow import USER_ACTIONS, Actor, Role
 from ..store import Store
 from ..store.service import ClaimInput
-from ..store.uploads import Ingested, Limits, finish
+from ..store.uploads import Ingested, Limits, finish, ingest
 from .deps import SESSION_COOKIE, SESSION_MAX_AGE, current_actor, get_store, session_serializer
 from .multipart import FILES, StreamedForm, form_body, read_form
 
 router = APIRouter(prefix="/api")
 ActorDep = Annotated[Actor, Depends(current_actor)]
 StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def _ingest(store: Store, files, allow_video: bool = True) -> list[Ingested]:
+    """Store files a form parser already received (the console's forms); the API streams instead (`_form`)."""
+    files = [f for f in (files or []) if f is not None and (f.filename or f.size)]
+    st = store.settings
+    if len(files) > st.max_files:
+        raise TooLarge(f"{len(files)} files: at most {st.max_files} per request")
+    return [ingest(store.blobs, f.file, f.filename or "upload", max_bytes=st.max_upload_bytes,
+                   max_pixels=st.max_pixels, max_video_seconds=st.max_video_seconds, allow_video=allow_video)
+            for f in files]
 
 
 def _limits(store: Store, allow_video: bool = True) -> Limits:
