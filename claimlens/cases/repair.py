@@ -1,0 +1,343 @@
+"""Repair desk: repair requests, their states and who moves them, technician dispatch against the response
+target, and the SLA clock. Pure rules: time is always passed in, nothing here touches a database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import Forbidden, IllegalTransition, Invalid
+from .identity import normalise_phone
+from .workflow import Role
+
+
+class RepairState(StrEnum):
+    NEW = "new"  # waiting for a technician
+    DISPATCHED = "dispatched"  # offered to a technician, who must accept in time
+    ACCEPTED = "accepted"
+    ON_SITE = "on_site"
+    RESOLVED = "resolved"
+    CANCELLED = "cancelled"
+
+
+class Channel(StrEnum):
+    PHONE = "phone"
+    ONLINE = "online"
+
+
+class Priority(StrEnum):
+    NORMAL = "normal"
+    URGENT = "urgent"
+
+
+OPEN_STATES = (RepairState.NEW, RepairState.DISPATCHED, RepairState.ACCEPTED, RepairState.ON_SITE)
+ASSIGNED_STATES = (RepairState.DISPATCHED, RepairState.ACCEPTED, RepairState.ON_SITE)  # count as a technician's load
+DESK = frozenset({Role.OPERATOR, Role.ADMIN})
+
+
+@dataclass(frozen=True)
+class RepairTransition:
+    action: str
+    source: frozenset[RepairState]
+    target: RepairState
+    roles: frozenset[Role]
+    needs_reason: bool = False
+    assigned_only: bool = False  # a technician may take it only on their own job
+
+
+def _t(action, source, target, roles, needs_reason=False, assigned_only=False) -> RepairTransition:
+    return RepairTransition(action, frozenset(source), target, frozenset(roles), needs_reason, assigned_only)
+
+
+S, R = RepairState, Role
+REPAIR_TRANSITIONS: tuple[RepairTransition, ...] = (
+    _t("dispatch", {S.NEW}, S.DISPATCHED, DESK | {R.SYSTEM}),
+    # manual override: the desk moves the job to another technician
+    _t("reassign", {S.DISPATCHED, S.ACCEPTED}, S.DISPATCHED, DESK, needs_reason=True),
+    _t("accept", {S.DISPATCHED}, S.ACCEPTED, {R.TECHNICIAN}, assigned_only=True),
+    # a decline or a missed acceptance puts the job back in the queue; it is re-dispatched at once
+    _t("decline", {S.DISPATCHED, S.ACCEPTED}, S.NEW, {R.TECHNICIAN}, needs_reason=True, assigned_only=True),
+    _t("accept_timeout", {S.DISPATCHED}, S.NEW, {R.SYSTEM}),
+    _t("arrive", {S.ACCEPTED}, S.ON_SITE, {R.TECHNICIAN}, assigned_only=True),
+    _t("resolve", {S.ON_SITE}, S.RESOLVED, {R.TECHNICIAN, R.ADMIN}, needs_reason=True, assigned_only=True),
+    _t("cancel", {S.NEW, S.DISPATCHED, S.ACCEPTED}, S.CANCELLED, DESK | {R.BUYER}, needs_reason=True),
+)
+REPAIR_ACTIONS = tuple(sorted({t.action for t in REPAIR_TRANSITIONS}))
+
+
+def repair_transition(state: RepairState | str, action: str, role: Role | str, reason: str = "",
+                      assigned: bool = True) -> RepairTransition:
+    """The transition `role` may take with `action` from `state`, or the error saying why not.
+    assigned: whether the acting technician is the one the job is assigned to."""
+    state, role = RepairState(state), Role(role)
+    rows = [t for t in REPAIR_TRANSITIONS if t.action == action]
+    if not rows:
+        raise Invalid(f"unknown action {action!r}; known: {', '.join(REPAIR_ACTIONS)}")
+    if not any(role in t.roles for t in rows):
+        raise Forbidden(f"a {role.value} may not {action} a repair request")
+    here = [t for t in rows if state in t.source and role in t.roles]
+    if not here:
+        raise IllegalTransition(f"cannot {action} a repair request that is {state.value}")
+    t = here[0]
+    if t.assigned_only and role is Role.TECHNICIAN and not assigned:
+        raise Forbidden(f"only the assigned technician may {action} this job")
+    if t.needs_reason and not reason.strip():
+        raise Invalid(f"{action} needs a reason")
+    return t
+
+
+def allowed_repair_actions(state: RepairState | str, role: Role, assigned: bool = True) -> list[str]:
+    state = RepairState(state)
+    return sorted({t.action for t in REPAIR_TRANSITIONS if state in t.source and role in t.roles
+                   and not (t.assigned_only and role is Role.TECHNICIAN and not assigned)})
+
+
+# Intake ------------------------------------------------------------------------------------------
+CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}$")
+
+
+def district_code(code: str) -> str:
+    c = (code or "").strip().upper()
+    if not CODE.match(c):
+        raise Invalid("district code: 1 to 40 letters, digits, '-', '_' or '.'")
+    return c
+
+
+def skill_name(skill: str) -> str:
+    s = (skill or "").strip().lower()
+    if not CODE.match(s):
+        raise Invalid(f"skill {skill!r}: 1 to 40 letters, digits, '-', '_' or '.'")
+    return s
+
+
+@dataclass
+class RepairInput:
+    customer_name: str
+    phone: str
+    address: str
+    district: str
+    fault: str
+    skill: str | None = None
+    product_id: int | None = None
+    order_ref: str | None = None
+    priority: str = Priority.NORMAL.value
+    channel: str | None = None
+
+    def validated(self, role: Role) -> "RepairInput":
+        """Checked and normalised; the channel follows from who files: operators take calls, customers go online."""
+        name, address, fault = (self.customer_name or "").strip(), (self.address or "").strip(), (self.fault or "").strip()
+        if not 0 < len(name) <= 200:
+            raise Invalid("customer_name: 1 to 200 characters")
+        if not 0 < len(address) <= 1000:
+            raise Invalid("address: 1 to 1000 characters")
+        if not 0 < len(fault) <= 5000:
+            raise Invalid("fault: describe the fault (1 to 5000 characters)")
+        if len(self.phone or "") > 64:
+            raise Invalid("phone is longer than 64 characters")
+        normalise_phone(self.phone)  # raises Invalid when it is no phone number
+        order_ref = (self.order_ref or "").strip() or None
+        if order_ref is not None and len(order_ref) > 120:
+            raise Invalid("order_id: at most 120 characters")
+        try:
+            priority = Priority(self.priority or "normal").value
+        except ValueError:
+            raise Invalid(f"priority must be one of {', '.join(p.value for p in Priority)}") from None
+        channel = intake_channel(role, self.channel)
+        return RepairInput(name, self.phone.strip(), address, district_code(self.district), fault,
+                           skill_name(self.skill) if self.skill else None, self.product_id, order_ref, priority,
+                           channel)
+
+
+def intake_channel(role: Role, requested: str | None) -> str:
+    if requested is not None and requested not in (c.value for c in Channel):
+        raise Invalid(f"channel must be one of {', '.join(c.value for c in Channel)}")
+    own = {Role.OPERATOR: Channel.PHONE.value, Role.BUYER: Channel.ONLINE.value}.get(role)
+    if role is Role.ADMIN:
+        return requested or Channel.PHONE.value
+    if own is None:
+        raise Forbidden(f"a {role.value} may not file repair requests")
+    if requested not in (None, own):
+        raise Invalid(f"a {role.value} files {own} requests only")
+    return own
+
+
+# Technicians and shifts --------------------------------------------------------------------------
+def parse_hhmm(value: str, what: str = "time") -> dt.time:
+    try:
+        return dt.time.fromisoformat(value.strip())
+    except (ValueError, AttributeError):
+        raise Invalid(f"{what} must be HH:MM, got {value!r}") from None
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)") from None
+    return name
+
+
+@dataclass(frozen=True)
+class Technician:
+    id: int
+    name: str
+    districts: dict[str, int]  # district code -> estimated travel minutes from the technician's base
+    skills: frozenset[str] = frozenset()
+    shift_start: str = "00:00"
+    shift_end: str = "00:00"  # equal start and end: on shift all day; end before start: over midnight
+    timezone: str = "UTC"
+    available: bool = True
+    load: int = 0  # open jobs assigned now
+    max_jobs: int = 3
+
+    def on_shift(self, now: dt.datetime) -> bool:
+        start, end = parse_hhmm(self.shift_start), parse_hhmm(self.shift_end)
+        if start == end:
+            return True
+        t = now.astimezone(ZoneInfo(self.timezone)).time()
+        return start <= t < end if start < end else (t >= start or t < end)
+
+    @property
+    def shift(self) -> str:
+        return f"{self.shift_start}-{self.shift_end} {self.timezone}"
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    response_minutes: int = 30  # a technician on site within this time of the request
+    accept_minutes: int = 5  # a dispatched technician accepts within this, else the job is re-dispatched
+    job_minutes: int = 20  # estimated time each open job ahead adds to a technician's arrival
+    at_risk_minutes: int = 10  # an open request with this little time left is at risk
+
+    def due_at(self, created_at: dt.datetime) -> dt.datetime:
+        return created_at + dt.timedelta(minutes=self.response_minutes)
+
+
+@dataclass
+class Dispatch:
+    technician_id: int | None
+    eta_minutes: int | None
+    within_target: bool
+    coverage_gap: bool  # nobody at all covers the district
+    explanation: list[str] = field(default_factory=list)
+    ranking: list[dict] = field(default_factory=list)  # eligible technicians, best first
+
+    @property
+    def summary(self) -> str:
+        return self.explanation[0] if self.explanation else ""
+
+
+def choose_technician(district: str, skill: str | None, technicians: list[Technician], now: dt.datetime,
+                      due_at: dt.datetime, policy: DispatchPolicy = DispatchPolicy(),
+                      exclude: set[int] | frozenset[int] = frozenset()) -> Dispatch:
+    """The technician who can be on site soonest: covers the district, has the skill, is on shift, available and
+    below capacity, has not declined this job. Arrival estimate = travel minutes + open jobs x job_minutes.
+    Ties go to the less loaded, then the lower id. The explanation says why each other technician lost."""
+    minutes_left = (due_at - now).total_seconds() / 60
+    eligible, refused = [], []
+    covering = [t for t in technicians if district in t.districts]
+    for t in sorted(technicians, key=lambda t: t.id):
+        why = None
+        if district not in t.districts:
+            continue  # not part of this district's picture
+        if t.id in exclude:
+            why = "declined or did not accept this job"
+        elif skill and skill not in t.skills:
+            why = f"lacks the skill {skill}"
+        elif not t.available:
+            why = "marked unavailable"
+        elif not t.on_shift(now):
+            why = f"off shift ({t.shift})"
+        elif t.load >= t.max_jobs:
+            why = f"at capacity ({t.load}/{t.max_jobs} open jobs)"
+        if why:
+            refused.append(f"{t.name} (#{t.id}): {why}")
+            continue
+        eta = t.districts[district] + t.load * policy.job_minutes
+        eligible.append({"technician_id": t.id, "name": t.name, "eta_minutes": eta, "load": t.load,
+                         "travel_minutes": t.districts[district], "within_target": eta <= minutes_left})
+    eligible.sort(key=lambda c: (not c["within_target"], c["eta_minutes"], c["load"], c["technician_id"]))
+    if not covering:
+        return Dispatch(None, None, False, True, [f"coverage gap: no technician covers district {district}"])
+    if not eligible:
+        return Dispatch(None, None, False, False,
+                        [f"no technician can take the job in district {district} now"] + refused)
+    best = eligible[0]
+    left = int(minutes_left)
+    if best["within_target"]:
+        head = (f"{best['name']} (#{best['technician_id']}) can be on site soonest: about {best['eta_minutes']} min "
+                f"(travel {best['travel_minutes']} min, {best['load']} open job(s)), {left} min left of the "
+                f"{policy.response_minutes}-minute target")
+    else:
+        head = (f"{best['name']} (#{best['technician_id']}) is the soonest, about {best['eta_minutes']} min, "
+                f"but only {left} min are left of the {policy.response_minutes}-minute target: at risk")
+    others = [f"{c['name']} (#{c['technician_id']}): about {c['eta_minutes']} min, {c['load']} open job(s)"
+              for c in eligible[1:]]
+    return Dispatch(best["technician_id"], best["eta_minutes"], best["within_target"], False,
+                    [head] + others + refused, eligible)
+
+
+# SLA ---------------------------------------------------------------------------------------------
+class Sla(StrEnum):
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
+    BREACHED = "breached"  # open, nobody on site, target passed
+    MET = "met"
+    MISSED = "missed"  # on site, but after the target
+    CLOSED = "closed"  # cancelled before anyone arrived
+
+
+SLA_ORDER = {Sla.BREACHED: 0, Sla.AT_RISK: 1, Sla.ON_TRACK: 2, Sla.MISSED: 3, Sla.MET: 4, Sla.CLOSED: 5}
+
+
+@dataclass(frozen=True)
+class SlaStatus:
+    status: Sla
+    due_at: dt.datetime
+    minutes_left: float  # negative once past due
+    reason: str
+
+
+def sla_status(state: RepairState | str, due_at: dt.datetime, now: dt.datetime,
+               on_site_at: dt.datetime | None = None, eta_at: dt.datetime | None = None,
+               policy: DispatchPolicy = DispatchPolicy()) -> SlaStatus:
+    """Where a request stands against the response target: met/missed once a technician is on site; for open
+    requests breached past the target, at risk when little time is left or the technician's estimate is late."""
+    state = RepairState(state)
+    left = (due_at - now).total_seconds() / 60
+    if on_site_at is not None:
+        late = (on_site_at - due_at).total_seconds() / 60
+        if late <= 0:
+            return SlaStatus(Sla.MET, due_at, left, f"on site {-late:.0f} min before the target")
+        return SlaStatus(Sla.MISSED, due_at, left, f"on site {late:.0f} min after the target")
+    if state is RepairState.CANCELLED:
+        return SlaStatus(Sla.CLOSED, due_at, left, "cancelled")
+    if state is RepairState.RESOLVED:  # resolved without an arrival time on record
+        return SlaStatus(Sla.CLOSED, due_at, left, "resolved")
+    if left < 0:
+        return SlaStatus(Sla.BREACHED, due_at, left, f"{-left:.0f} min past the {policy.response_minutes}-minute target")
+    if state is RepairState.NEW and left <= policy.at_risk_minutes:
+        return SlaStatus(Sla.AT_RISK, due_at, left, f"no technician yet, {left:.0f} min left")
+    if eta_at is not None and eta_at > due_at:
+        return SlaStatus(Sla.AT_RISK, due_at, left,
+                         f"technician expected {(eta_at - due_at).total_seconds() / 60:.0f} min after the target")
+    if left <= policy.at_risk_minutes:
+        return SlaStatus(Sla.AT_RISK, due_at, left, f"{left:.0f} min left")
+    return SlaStatus(Sla.ON_TRACK, due_at, left, f"{left:.0f} min left")
+
+
+def coverage_gaps(districts: list[str], technicians: list[Technician], now: dt.datetime | None = None) -> list[dict]:
+    """Districts nobody covers; with `now`, also districts whose covering technicians are all off shift or
+    unavailable at that time."""
+    out = []
+    for d in districts:
+        cover = [t for t in technicians if d in t.districts]
+        if not cover:
+            out.append({"district": d, "gap": "uncovered", "detail": "no technician covers this district"})
+        elif now is not None and not any(t.available and t.on_shift(now) for t in cover):
+            out.append({"district": d, "gap": "nobody_on_shift",
+                        "detail": f"{len(cover)} technician(s) cover it, none is on shift and available now"})
+    return out
