@@ -1,4 +1,5 @@
-"""Service commands: serve, db upgrade, audit verify, demo-seed, keys rotate, credit export/import, user add.
+"""Service commands: serve, db upgrade, audit verify, demo-seed, keys rotate, credit export/import, user add,
+blobs gc.
 
 `register(subparsers)` adds them to the main `claimlens` parser; `python -m claimlens.api.cli ...` runs them alone.
 Each command returns its exit code.
@@ -47,9 +48,15 @@ def cmd_serve(args) -> int:
         os.environ["CLAIMLENS_JOBS"] = args.jobs
     if args.job_workers is not None:
         os.environ["CLAIMLENS_JOB_WORKERS"] = str(args.job_workers)
-    st = Store(settings)
-    upgrade(st.db)
-    st.close()
+    st = Store(settings, job_workers=0)
+    try:
+        upgrade(st.db)
+        rep = st.service.collect_blobs(settings.blob_gc_grace_s)
+        if rep.removed:
+            print(f"removed {len(rep.removed)} unreferenced file(s), {rep.removed_bytes / 1e6:.1f} MB, older than "
+                  f"{settings.blob_gc_grace_s:.0f} s from {st.blobs.root}", flush=True)
+    finally:
+        st.close()
     host = f"[{args.host}]" if ":" in args.host else args.host
     db = "SQLite " + str(settings.data_dir) if settings.is_sqlite else "PostgreSQL"
     print(f"claimlens serving on http://{host}:{args.port}  (API docs: http://{host}:{args.port}/docs; {db})",
@@ -176,6 +183,37 @@ def cmd_user_add(args) -> int:
     return 0
 
 
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> float:
+    """Seconds from 90, 90s, 30m, 1h, 2d."""
+    t = text.strip().lower()
+    try:
+        v = float(t[:-1]) * UNITS[t[-1]] if t and t[-1] in UNITS else float(t)
+    except ValueError:
+        v = -1.0
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 90s, 30m, 1h, 2d)")
+    return v
+
+
+def cmd_blobs_gc(args) -> int:
+    from ..store import Store
+
+    st = Store(_settings(args), upgrade=True, job_workers=0)
+    try:
+        rep = st.service.collect_blobs(args.older_than, dry_run=args.dry_run)
+    finally:
+        st.close()
+    verb = "would remove" if args.dry_run else "removed"
+    for name, size in rep.removed:
+        print(f"{verb} {name} ({size} bytes)")
+    print(f"{verb} {len(rep.removed)} file(s), {rep.removed_bytes} bytes ({rep.temp_removed} unfinished upload(s)); "
+          f"kept {rep.kept_referenced} referenced, {rep.kept_recent} younger than {args.older_than:.0f} s")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("serve", help="run the claim service (HTTP API; SQLite in the data folder by default)")
     _common(p)
@@ -221,6 +259,14 @@ def register(sub) -> None:
     p.add_argument("file")
     p.add_argument("--public-key", action="append", help="trusted issuer key (base64; repeatable)")
     p.set_defaults(func=cmd_credit_import)
+
+    bl = sub.add_parser("blobs", help="stored files").add_subparsers(dest="blobs_command", required=True)
+    p = bl.add_parser("gc", help="remove files no claim, product or order references (also run by serve)")
+    _common(p)
+    p.add_argument("--older-than", type=duration, default=3600.0, metavar="AGE",
+                   help="grace period: younger files are kept, so uploads in flight are safe (default 1h)")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    p.set_defaults(func=cmd_blobs_gc)
 
     us = sub.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
     p = us.add_parser("add", help="add a user (prints its id, and an API token with --token)")

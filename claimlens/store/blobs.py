@@ -20,6 +20,10 @@ CHUNK = 1024 * 1024
 HEX = frozenset("0123456789abcdef")
 
 
+def human_bytes(n: int) -> str:
+    return f"{n / 1e6:.0f} MB" if n >= 10**6 else f"{n / 1e3:.0f} KB" if n >= 10**3 else f"{n} bytes"
+
+
 @dataclass
 class StoredFile:
     sha256: str
@@ -53,7 +57,7 @@ class BlobWriter:
         self.size += len(data)
         if self.max_bytes is not None and self.size > self.max_bytes:
             self.abort()
-            raise TooLarge(f"{self.filename or 'file'} is larger than the {self.max_bytes / 1e6:.0f} MB limit")
+            raise TooLarge(f"{self.filename or 'file'} is larger than the {human_bytes(self.max_bytes)} limit")
         self._hash.update(data)
         view = memoryview(data)
         while view:

@@ -107,6 +107,15 @@ class ClaimService:
             if b is not None and not b.fingerprint:
                 b.fingerprint = fingerprint
 
+    def referenced_blobs(self, shas: list[str]) -> set[str]:
+        """Which of these blobs the database knows (every reference to a file goes with its `blobs` row)."""
+        with self.db.read() as s:
+            return set(s.execute(select(Blob.sha256).where(Blob.sha256.in_(shas))).scalars())
+
+    def collect_blobs(self, older_than_s: float = 3600.0, dry_run: bool = False):
+        """Remove stored files no row references, and stale temp files, older than the grace period."""
+        return self.store.blobs.collect_garbage(self.referenced_blobs, older_than_s, dry_run=dry_run)
+
     # Merchants, buyers, users, tokens -------------------------------------------------------
     def create_merchant(self, actor: Actor, name: str) -> int:
         access.require_role(actor, Role.ADMIN, Role.PLATFORM, Role.SYSTEM)

@@ -34,6 +34,7 @@ class Settings:
     celery_queue: str = "claimlens"
     analysis_delay_s: float = 0.0  # test aid: hold each analysis this long (crash-recovery tests)
     platform_name: str = "claimlens"
+    blob_gc_grace_s: float = 3600.0  # unreferenced blobs younger than this are kept (uploads in flight)
     token_cache_s: float = 5.0  # how long a process trusts a checked API token (bound on revocation elsewhere)
     detectors: list[str] | None = None  # run only these forensic detectors (default: all)
     photo_index: bool = True  # also search the reused-photo index (claimlens.index) in data_dir/index
@@ -64,6 +65,7 @@ class Settings:
             analysis_delay_s=float(_env("CLAIMLENS_ANALYSIS_DELAY_S", 0)),
             platform_name=_env("CLAIMLENS_PLATFORM_NAME", "claimlens"),
             token_cache_s=float(_env("CLAIMLENS_TOKEN_CACHE_S", 5.0)),
+            blob_gc_grace_s=float(_env("CLAIMLENS_BLOB_GC_GRACE_S", 3600.0)),
             detectors=[d for d in _env("CLAIMLENS_DETECTORS", "").split(",") if d] or None,
             photo_index=_env("CLAIMLENS_PHOTO_INDEX", "1") not in ("0", "false", "no"),
             auto_approval=policy,
