@@ -92,3 +92,55 @@ def test_odd_sizes_never_crash(shape):
         for b in (_jpeg(img, 90), _png(img)):
             r = _run(b)
             assert not r.reason.startswith("internal error"), r.reason
+
+
+def _ghost_splice(rgb, q1, q2, shift=(0, 0)):
+    """Paste BOX from a copy compressed at q1 (its grid shifted by `shift`), then save everything at q2."""
+    sy, sx = shift
+    src = _decode(_jpeg(np.ascontiguousarray(rgb[sy:, sx:]), q1))
+    out = _decode(_jpeg(rgb, q2))
+    y0, y1, x0, x1 = BOX
+    out[y0:y1, x0:x1] = src[y0 - sy : y1 - sy, x0 - sx : x1 - sx]
+    return out
+
+
+@pytest.mark.parametrize("img,q1,q2", [("astronaut", 70, 95), ("chelsea", 60, 90), ("coffee", 50, 75)])
+def test_jpeg_ghost_localises_a_region_compressed_at_another_quality(img, q1, q2):
+    a = getattr(data, img)()
+    r = _run(_jpeg(_ghost_splice(a, q1, q2), q2))
+    assert r.extra["components"]["ghost"] >= 0.7
+    assert abs(r.extra["ghost_quality"] - q1) <= 10
+    assert _iou(r.map, BOX) >= 0.4
+    assert any(f.code == "compression_inconsistency" for f in r.findings)
+
+
+def test_jpeg_ghost_on_a_png():
+    a = data.astronaut()
+    # the region carries a quality-60 history the rest does not
+    r = _run(_png(_ghost_splice(a, 60, 100)))
+    assert r.extra["components"]["ghost"] >= 0.7 and _iou(r.map, BOX) >= 0.4
+    assert "PNG" in r.extra["not_applicable"]["double_jpeg"]
+
+
+
+@pytest.mark.parametrize("img", ["astronaut", "coffee"])
+def test_non_aligned_double_jpeg_localises_the_region_off_the_earlier_grid(img):
+    # compressed at quality 60, cropped by (3, 5) px, a never-compressed region pasted, saved at 92
+    a = getattr(data, img)()
+    base = _decode(_jpeg(a, 60))[3:, 5:].copy()
+    y0, y1, x0, x1 = BOX
+    base[y0:y1, x0:x1] = a[3:, 5:][y0:y1, x0:x1]
+    r = _run(_jpeg(base, 92))
+    assert r.extra["grid_offset"] == [5, 3]
+    assert r.extra["components"]["nonaligned_jpeg"] >= 0.7
+    assert _iou(r.map, BOX) >= 0.4
+    # the same photo without the paste: the earlier lattice holds everywhere
+    clean = _run(_jpeg(_decode(_jpeg(a, 60))[3:, 5:].copy(), 92))
+    assert clean.extra["components"].get("nonaligned_jpeg", 0.0) < 0.3
+
+
+def test_jpeg_ghost_quiet_on_single_compression():
+    for img in (data.chelsea(), data.coffee()):
+        for q in (75, 90):
+            assert _run(_jpeg(img, q)).extra["components"]["ghost"] < 0.3
+        assert _run(_png(img)).extra["components"]["ghost"] < 0.3

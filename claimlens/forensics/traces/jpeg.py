@@ -194,21 +194,55 @@ def double_quant_llr(coefs: np.ndarray, table, freqs=ZIGZAG_AC, R: int = 40) -> 
     return llr, cnt, used
 
 
-def jpeg_ghost(gray: np.ndarray, offset=(0, 0), qualities=(50, 60, 70, 80, 90), block: int = 16):
-    """Farid's JPEG ghosts: per-block recompression error curve over qualities, normalised per block.
+def jpeg_ghost(coefs: np.ndarray, qualities=(50, 60, 70, 80, 90), group: int = 2) -> np.ndarray:
+    """Farid's JPEG ghosts from 8x8 block DCT coefficients: recompression error curve over qualities.
 
-    Returns (curves (hb, wb, nq), texture (hb, wb)) on the grid starting at `offset`.
+    Re-saving at quality q rounds each coefficient to the IJG luma table's step; with an orthonormal DCT
+    the pixel error equals the coefficient error, so no encoder runs. Returns (hb, wb, nq) mean squared
+    error per group x group blocks of 8x8 (16 px for group 2).
     """
-    oy, ox = offset
-    g = np.ascontiguousarray(gray[oy:, ox:])
+    hb, wb = coefs.shape[0] // group, coefs.shape[1] // group
+    c = np.ascontiguousarray(coefs[: hb * group, : wb * group], dtype=np.float32).reshape(-1, 64)
+    e = np.empty_like(c)
     curves = []
     for q in qualities:
-        ok, enc = cv2.imencode(".jpg", g, [cv2.IMWRITE_JPEG_QUALITY, int(q)])
-        r = cv2.imdecode(enc, cv2.IMREAD_GRAYSCALE).astype(np.float32)
-        d = (r - g.astype(np.float32)) ** 2
-        curves.append(block_reduce(d, block))
-    cur = np.stack(curves, axis=-1)
-    return cur
+        t = ijg_table(q).astype(np.float32)
+        np.multiply(c, 1.0 / t, out=e)
+        np.round(e, out=e)
+        e *= t
+        np.subtract(c, e, out=e)
+        e *= e
+        m = e.sum(axis=1).reshape(hb, group, wb, group) / 64.0
+        curves.append(m.mean(axis=(1, 3)))
+    return np.stack(curves, axis=-1) if curves else np.zeros((hb, wb, 0), np.float32)
+
+
+def ghost_qualities(file_quality: int | None) -> tuple[int, ...]:
+    """Qualities to look for a ghost at: an earlier compression below the file's own quality."""
+    top = 95 if file_quality is None else min(95, int(file_quality) - 4)
+    qs = tuple(q for q in range(50, 100, 5) if q <= top)
+    return qs if len(qs) >= 2 else ()
+
+
+def ghost_z(curves: np.ndarray, floor: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per block and quality, how much deeper the block's ghost dip is than in the rest of the photo.
+
+    Each block's curve is divided by its own mean over qualities (texture cancels), then compared per
+    quality with the photo's distribution (robust z, positive = lower error than the rest). Returns
+    (z (hb, wb, nq), best z per block, valid blocks); flat blocks whose error is near zero are not valid.
+    """
+    mean = curves.mean(axis=-1, keepdims=True)
+    valid = mean[..., 0] > floor
+    r = np.log((curves + 0.05 * floor) / (mean + 0.05 * floor))
+    z = np.zeros(curves.shape, np.float32)
+    if valid.sum() < 8:
+        return z, z[..., 0] if z.size else np.zeros(curves.shape[:2], np.float32), valid
+    for k in range(curves.shape[-1]):
+        v = r[..., k][valid]
+        med = np.median(v)
+        mad = max(1.4826 * float(np.median(np.abs(v - med))), 0.02)
+        z[..., k] = np.where(valid, (med - r[..., k]) / mad, 0.0)
+    return z, z.max(axis=-1), valid
 
 
 def ela(gray: np.ndarray, quality: int = 90, block: int = 16) -> tuple[np.ndarray, np.ndarray]:
