@@ -42,6 +42,10 @@ class Store:
                          self.settings.job_lease_seconds)
         self.service = ClaimService(self)
         self.jobs.periodic.append((30.0, self.service.expire_deadlines))
+        from .repair_desk import RepairDesk
+
+        self.repair = RepairDesk(self)  # the repair desk: acceptance time-outs and waiting jobs swept here
+        self.jobs.periodic.append((30.0, self.repair.sweep))
 
     def consortium_hash(self, kind: str, value: str) -> str:
         from ..cases.identity import keyed_hash
@@ -66,6 +70,7 @@ class Store:
                             setattr(b, col, self.keyring.encrypt(self.keyring.decrypt(tok, aad), aad))
                             changed += 1
                 last = rows[-1].id
+        changed += self.repair.rotate_keys(batch)
         with self.db.session() as s:
             from . import audit
 

@@ -298,3 +298,6 @@ class CreditFingerprint(Base):
     issuer: Mapped[str] = mapped_column(String(200))
     key_id: Mapped[str] = mapped_column(String(32))
     fingerprint: Mapped[str] = mapped_column(String(32), index=True)
+
+
+from . import repair  # noqa: E402,F401  (repair desk tables, on the same Base)
