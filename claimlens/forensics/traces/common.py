@@ -99,8 +99,9 @@ def upsample_blocks(block_map: np.ndarray, b: int, shape: tuple[int, int], offse
     oy, ox = offset
     if block_map.size == 0:
         return out
-    up = np.repeat(np.repeat(block_map.astype(np.float32), b, axis=0), b, axis=1)
-    hh, ww = min(up.shape[0], h - oy), min(up.shape[1], w - ox)
+    bh, bw = block_map.shape[:2]
+    hh, ww = min(bh * b, h - oy), min(bw * b, w - ox)
     if hh > 0 and ww > 0:
+        up = cv2.resize(block_map.astype(np.float32), (bw * b, bh * b), interpolation=cv2.INTER_NEAREST)
         out[oy : oy + hh, ox : ox + ww] = up[:hh, :ww]
     return out
