@@ -62,6 +62,34 @@ class Database:
                     yield s
 
     @contextlib.contextmanager
+    def raw_transaction(self):
+        """A write transaction on a pooled DB-API connection (yields its cursor): for `Prepared` statements."""
+        with self._write_lock or contextlib.nullcontext():
+            conn = self.engine.raw_connection()
+            try:
+                cur = conn.cursor()
+                if self.is_sqlite:
+                    cur.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cur
+                    cur.close()  # SQLite: a RETURNING statement stays open until its cursor is closed
+                except BaseException:
+                    conn.rollback()
+                    raise
+                conn.commit()
+            finally:
+                conn.close()
+
+    @property
+    def dialect(self):
+        return self.engine.dialect
+
+    @property
+    def IntegrityError(self):
+        """The driver's integrity error (raised by `Prepared` statements)."""
+        return self.engine.dialect.dbapi.IntegrityError
+
+    @contextlib.contextmanager
     def read(self):
         """A read-only transaction (on SQLite it does not take the write lock)."""
         with self.Session() as s:
@@ -71,3 +99,43 @@ class Database:
 
     def dispose(self):
         self.engine.dispose()
+
+
+class Prepared:
+    """A Core statement compiled once per dialect and run straight on a DB-API cursor (hot paths only).
+
+    Skips SQLAlchemy's per-execution work; the column types still convert the parameters (UTC times, JSON).
+    Binds not given take the value they were built with. `stmt` may be a dict of statements by dialect name.
+    """
+
+    def __init__(self, stmt):
+        self.stmt = stmt
+        self._plans: dict[str, tuple] = {}
+
+    def _plan(self, dialect):
+        plan = self._plans.get(dialect.name)
+        if plan is None:
+            stmt = self.stmt[dialect.name] if isinstance(self.stmt, dict) else self.stmt
+            c = stmt.compile(dialect=dialect)
+            names = list(c.positiontup) if c.positional else list(c.binds)
+            binds = {n: c.binds[n] for n in names}
+            procs = {n: b.type.dialect_impl(dialect).bind_processor(dialect) for n, b in binds.items()}
+            escaped = getattr(c, "escaped_bind_names", None) or {}
+            plan = (c.string, c.positional, names, {n: b.value for n, b in binds.items()}, procs, escaped)
+            self._plans[dialect.name] = plan
+        return plan
+
+    def run(self, cur, dialect, params: dict):
+        sql, positional, names, defaults, procs, escaped = self._plan(dialect)
+        vals = []
+        for n in names:
+            v = params[n] if n in params else defaults[n]
+            p = procs[n]
+            vals.append(v if p is None or v is None else p(v))
+        cur.execute(sql, vals if positional else {escaped.get(n, n): v for n, v in zip(names, vals)})
+        return cur
+
+    def first(self, cur, dialect, params: dict):
+        """The first result row or None (the rest is read too: SQLite cannot commit with a statement open)."""
+        rows = self.run(cur, dialect, params).fetchall()
+        return rows[0] if rows else None

@@ -16,24 +16,28 @@ from decimal import Decimal, InvalidOperation
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from ..cases import access
-from ..cases.audit import canonical
+from ..cases.audit import canonical, entry_hash
 from ..cases.errors import Conflict, DeadlinePassed, Forbidden, Invalid, NotFound
 from ..cases.workflow import SYSTEM, USER_ROLES, Actor, ClaimType, Role, State, outcome_after, transition_for
 from . import audit
+from .db import Prepared
 from .models import (
     ApiToken,
+    AuditEntry,
+    AuditHead,
     Blob,
     Buyer,
     Claim,
     ClaimMedia,
     Decision,
     IdempotencyKey,
+    Job,
     Merchant,
     Order,
     PackingEvidence,
@@ -46,13 +50,43 @@ from .uploads import Ingested
 
 log = logging.getLogger(__name__)
 PH = PasswordHasher()
-# Prebuilt statements of the intake path: compiled once, then only parameters change
-INSERT_CLAIM = Claim.__table__.insert().returning(Claim.__table__.c.id)
-INSERT_MEDIA = ClaimMedia.__table__.insert().returning(ClaimMedia.__table__.c.id)
-INSERT_IDEM = IdempotencyKey.__table__.insert()
+OPEN_STATES = tuple(s.value for s in State if s not in (State.REJECTED, State.FINAL))
+
+
+def _column_default(c):
+    d = c.default
+    return d.arg if d is not None and d.is_scalar else None
+
+
+def _values(table, skip=()) -> dict:
+    """A bind per column; a column left out of the parameters gets its scalar default (or NULL)."""
+    return {c.key: bindparam(c.key, value=_column_default(c), type_=c.type) for c in table.columns if c.key not in skip}
+
+
+def _insert(table, returning=True) -> Prepared:
+    if not returning:
+        return Prepared(table.insert().values(_values(table)))
+    return Prepared(table.insert().values(_values(table, skip=("id",))).returning(table.c.id))
+
+
+# Prebuilt statements of the intake path: compiled once per dialect, run on the DB-API cursor
+_claims, _head = Claim.__table__, AuditHead.__table__
+CLAIM_DEFAULTS = {c.key: _column_default(c) for c in _claims.columns if c.key != "id"}
+RAW_INSERT_CLAIM = _insert(_claims)
+RAW_INSERT_MEDIA = _insert(ClaimMedia.__table__)
+RAW_INSERT_JOB = _insert(Job.__table__)
+RAW_INSERT_IDEM = _insert(IdempotencyKey.__table__)
+RAW_INSERT_AUDIT = _insert(AuditEntry.__table__, returning=False)
 UPSERT_BLOB = {"sqlite": sqlite_insert(Blob.__table__).on_conflict_do_nothing(index_elements=["sha256"]),
                "postgresql": pg_insert(Blob.__table__).on_conflict_do_nothing(index_elements=["sha256"])}
-OPEN_STATES = tuple(s.value for s in State if s not in (State.REJECTED, State.FINAL))
+RAW_UPSERT_BLOB = Prepared({name: ins(Blob.__table__).values(_values(Blob.__table__)).on_conflict_do_nothing(
+    index_elements=["sha256"]) for name, ins in (("sqlite", sqlite_insert), ("postgresql", pg_insert))})
+RAW_LOCK_HEAD = Prepared(select(_head.c.seq, _head.c.hash).where(_head.c.id == 1).with_for_update())
+RAW_MOVE_HEAD = Prepared(_head.update().where(_head.c.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash")))
+FIND_BUYER = Prepared(select(Buyer.__table__.c.id).where(Buyer.__table__.c.id == bindparam("id")))
+FIND_OPEN_CLAIM = Prepared(select(_claims.c.id).where(
+    _claims.c.buyer_id == bindparam("buyer_id"), _claims.c.merchant_id == bindparam("merchant_id"),
+    _claims.c.order_ref == bindparam("order_ref"), or_(*(_claims.c.state == s for s in OPEN_STATES))).limit(1))
 
 
 @dataclass
@@ -492,8 +526,9 @@ class ClaimService:
                                         "files": [f.sha256 for f in files]})).hexdigest()
         try:
             return self._create_claim(actor, data, files, idempotency_key, buyer_id, ctype, cents, req)
-        except IntegrityError:
-            if idempotency_key:  # a concurrent request with the same key won
+        except (IntegrityError, self.db.IntegrityError, Conflict):
+            # a retry (the claim it made is still open), or a concurrent request with the same key that won
+            if idempotency_key:
                 replay = self._idempotent(actor, idempotency_key, req)
                 if replay is not None:
                     return replay, True, None
@@ -525,7 +560,11 @@ class ClaimService:
             return look(s2)
 
     def _create_claim(self, actor, data, files, key, buyer_id, ctype, cents, req) -> tuple[int, bool, dict | None]:
-        """The intake hot path, in Core statements (no unit of work): one short write transaction."""
+        """The intake hot path: one short write transaction of prebuilt statements on the DB-API cursor.
+
+        A repeated Idempotency-Key is found by the unique key row (the caller looks the first claim up then), so
+        a new claim costs no look-up for it.
+        """
         if key is not None and (not key.strip() or len(key) > 200):
             raise Invalid("Idempotency-Key must have 1 to 200 characters")
         merchant_id = self._product_merchant(data.product_id)
@@ -533,40 +572,47 @@ class ClaimService:
             raise Invalid("unknown product for this merchant")
         now = utcnow()
         order_ref = data.order_ref.strip()
-        row = dict(order_ref=order_ref, order_id=None, buyer_id=buyer_id, merchant_id=merchant_id,
+        row = dict(CLAIM_DEFAULTS, order_ref=order_ref, buyer_id=buyer_id, merchant_id=merchant_id,
                    product_id=data.product_id, type=ctype, amount_cents=cents,
                    currency=(data.currency or "EUR").upper()[:3], reason=data.reason or "",
-                   state=State.SUBMITTED.value, outcome=None, risk=None, verdict=None, merchant_deadline=None,
-                   merchant_answered_at=None, evidence_round=1, created_by=actor.user_id, created_at=now,
-                   updated_at=now, version=1)
-        with self.db.session() as s:
-            if key:
-                prior = self._idempotent(actor, key, req, s)
-                if prior is not None:
-                    return prior, True, None
-            if actor.role is not Role.BUYER and s.scalar(select(Buyer.id).where(Buyer.id == buyer_id)) is None:
+                   state=State.SUBMITTED.value, created_by=actor.user_id, created_at=now, updated_at=now)
+        d = self.db.dialect
+        at = now.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+        with self.db.raw_transaction() as cur:
+            if actor.role is not Role.BUYER and FIND_BUYER.first(cur, d, {"id": buyer_id}) is None:
                 raise Invalid(f"no buyer {buyer_id}")
-            dup = s.scalar(select(Claim.id).where(Claim.buyer_id == buyer_id, Claim.merchant_id == merchant_id,
-                                                  Claim.order_ref == order_ref, Claim.state.in_(OPEN_STATES)).limit(1))
+            dup = FIND_OPEN_CLAIM.first(cur, d, {"buyer_id": buyer_id, "merchant_id": merchant_id,
+                                               "order_ref": order_ref})
             if dup is not None:
-                raise Conflict(f"claim {dup} for order {order_ref!r} is still open")
+                raise Conflict(f"claim {dup[0]} for order {order_ref!r} is still open")
             # the order (and its packing evidence) is linked when the claim is analysed
-            conn = s.connection()
-            cid = conn.execute(INSERT_CLAIM, row).scalar_one()
+            cid = row["id"] = RAW_INSERT_CLAIM.first(cur, d, row)[0]
             media = []
             for f in files:
-                self._add_blob(s, f)
+                RAW_UPSERT_BLOB.run(cur, d, dict(sha256=f.sha256, size=f.file.size, kind=f.kind,
+                                                 content_type=f.content_type, width=f.width, height=f.height,
+                                                 fingerprint=None, created_at=now))
                 m = dict(claim_id=cid, blob_sha=f.sha256, kind=f.kind, parent_id=None, frame_time=None,
                          filename=f.file.filename[:300], round=1, created_at=now)
-                m["id"] = conn.execute(INSERT_MEDIA, m).scalar_one()
+                m["id"] = RAW_INSERT_MEDIA.first(cur, d, m)[0]
                 media.append(m)
-            audit.append(s, actor=actor.label, action="submit", claim_id=cid, to_state=State.SUBMITTED.value,
-                         data={"sha256": [f.sha256 for f in files], "amount_cents": cents, "type": ctype}, now=now)
-            self.store.jobs.enqueue(s, "analyse_claim", {"claim_id": cid}, claim_id=cid)
+            # the audit entry, as audit.append writes it
+            seq, prev = RAW_LOCK_HEAD.first(cur, d, {})
+            e = {"seq": seq + 1, "at": at, "actor": actor.label, "action": "submit", "claim_id": cid,
+                 "from_state": None, "to_state": State.SUBMITTED.value, "reason": "",
+                 "data": {"sha256": [f.sha256 for f in files], "amount_cents": cents, "type": ctype}}
+            h = entry_hash(prev, e)
+            RAW_INSERT_AUDIT.run(cur, d, dict(e, prev_hash=prev, hash=h))
+            RAW_MOVE_HEAD.run(cur, d, {"seq": e["seq"], "hash": h})
+            jid = RAW_INSERT_JOB.first(cur, d, dict(kind="analyse_claim", payload={"claim_id": cid}, claim_id=cid,
+                                                  state="queued", attempts=0, max_attempts=5, worker=None,
+                                                  lease_until=None, error=None, created_at=now,
+                                                  updated_at=now))[0]
             if key:
-                conn.execute(INSERT_IDEM, dict(user_id=actor.user_id, key=key, request_hash=req, claim_id=cid,
-                                               created_at=now))
-        out = self._claim_summary(Claim(id=cid, **row))
+                RAW_INSERT_IDEM.run(cur, d, dict(user_id=actor.user_id, key=key, request_hash=req, claim_id=cid,
+                                                 created_at=now))
+        self.store.jobs.notify([jid])
+        out = self._summary_dict(row)
         out["media"] = [{"id": m["id"], "kind": m["kind"], "sha256": m["blob_sha"], "filename": m["filename"],
                          "round": 1, "parent_id": None, "frame_time": None, "analysis": None} for m in media]
         out["allowed_actions"] = allowed_actions(State.SUBMITTED.value, actor.role)
@@ -593,6 +639,18 @@ class ClaimService:
             q = q.where(Claim.state == State(state).value)
         with self.db.read() as s:
             return [self._claim_summary(c) for c in s.execute(q).scalars()]
+
+    @staticmethod
+    def _summary_dict(c: dict) -> dict:
+        """_claim_summary of a claim row given as a dict."""
+        deadline = c["merchant_deadline"]
+        return {"id": c["id"], "order_id": c["order_ref"], "buyer_id": c["buyer_id"], "merchant_id": c["merchant_id"],
+                "product_id": c["product_id"], "type": c["type"], "amount": f"{c['amount_cents'] / 100:.2f}",
+                "currency": c["currency"], "reason": c["reason"], "state": c["state"], "outcome": c["outcome"],
+                "risk": c["risk"], "verdict": c["verdict"],
+                "merchant_deadline": deadline.isoformat() if deadline else None,
+                "created_at": c["created_at"].isoformat(), "updated_at": c["updated_at"].isoformat(),
+                "version": c["version"]}
 
     @staticmethod
     def _claim_summary(c: Claim) -> dict:
