@@ -95,9 +95,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None, sta
     async def stale(request: Request, exc: StaleDataError):
         return JSONResponse({"detail": "the claim changed at the same time; reload and retry"}, status_code=409)
 
+    from .repair_routes import router as repair_router
     from .routes import router
 
     app.include_router(router)
+    app.include_router(repair_router)
     try:  # the web console (claimlens/api/web), when installed
         from .web import mount_console
     except ImportError:
