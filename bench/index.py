@@ -109,19 +109,14 @@ def build(folder: Path, n_synth: int, planted_fps, backend: str, seed: int = 0) 
     return {"index": ix, "build_s": build_s, "rss_gb": rss_gb() - rss0}
 
 
-def run_queries(ix: PhotoIndex, queries) -> tuple[list, np.ndarray, np.ndarray]:
-    """(results, search ms, verify ms); results: list of verified photo id lists."""
+def run_queries(ix: PhotoIndex, queries, k: int = 5) -> tuple[list, np.ndarray, np.ndarray]:
+    """(results, search ms, verify ms); results: list of verified photo id lists (PhotoIndex.search in two timed steps)."""
     results, t_search, t_verify = [], [], []
     for fp in queries:
         t0 = time.perf_counter()
-        cands = ix.candidates(fp)
+        ranked = ix._ranked(fp)
         t1 = time.perf_counter()
-        hits = []
-        for pid, _, _ in cands:
-            if pid >= SYNTH_ID0:
-                continue  # synthetic photos have no keypoints: they cannot verify
-            if ix.check(fp, pid) is not None:  # geometric fit, then the thumbnail pixel check
-                hits.append(pid)
+        hits = [m.photo_id for m in ix.verify_candidates(fp, ranked, k)]  # geometric fit, then the pixel check
         t2 = time.perf_counter()
         results.append(hits)
         t_search.append((t1 - t0) * 1e3)

@@ -54,6 +54,14 @@ class Fingerprint:
     def local_codes(self, n: int = N_LOCAL_INDEX) -> np.ndarray:
         return self.keypoints.local_codes(n)
 
+    def query_codes(self, mirrored: bool = False) -> np.ndarray:
+        """The N_LOCAL_QUERY local codes searched for this query (or its mirror view), computed once."""
+        cache = self.__dict__.setdefault("_codes", {})
+        if mirrored not in cache:
+            kp = self.mirror_keypoints if mirrored else self.keypoints
+            cache[mirrored] = kp.local_codes(N_LOCAL_QUERY) if kp is not None else np.zeros((0, CODE_BYTES), np.uint8)
+        return cache[mirrored]
+
     # Compact storage for the side table -------------------------------------------------------
     def to_bytes(self) -> bytes:
         kp = self.keypoints
@@ -151,11 +159,12 @@ def _spread(pts: np.ndarray, size: tuple[int, int], n: int, grid: int = 4) -> np
     cx = np.minimum((pts[:, 0] * grid / max(w, 1)).astype(int), grid - 1)
     cy = np.minimum((pts[:, 1] * grid / max(h, 1)).astype(int), grid - 1)
     cell = cy * grid + cx
-    rank = np.zeros(len(pts), dtype=int)  # rank of each keypoint within its cell
-    seen: dict[int, int] = {}
-    for i, c in enumerate(cell):
-        rank[i] = seen.get(c, 0)
-        seen[c] = rank[i] + 1
+    # rank of each keypoint within its cell (keypoints are given strongest first)
+    by_cell = np.argsort(cell, kind="stable")
+    sc = cell[by_cell]
+    first = np.searchsorted(sc, sc, side="left")
+    rank = np.empty(len(pts), dtype=np.int64)
+    rank[by_cell] = np.arange(len(pts)) - first
     order = np.lexsort((np.arange(len(pts)), rank))
     return np.sort(order[:n])
 

@@ -31,13 +31,13 @@ from .fingerprint import N_LOCAL_INDEX, N_LOCAL_QUERY, Fingerprint, fingerprint
 from .storage import IndexCorrupt
 from .pixels import same_capture
 from .verify import Transform, verify
+from .vstore import VerifyStore, remove_file
 
 GLOBAL_RADIUS = 12  # pHash bits
 LOCAL_RADIUS = 10  # bits of a 64-bit local code
 LOCAL_K = 4  # neighbours per local code
 MAX_CANDIDATES = 8  # photos verified per query
 MIN_VOTES = 2  # local codes a photo must share with the query to be verified (unless its pHash is near)
-MIH_MIN_VOTES = 1  # the mih backend lists every code in range (no k cut), so one shared code makes a candidate
 LOCAL_FAISS = {"nhash": 3, "nflip": 1}  # multi-index hashing: 3 x 21-bit keys, probes 1 bit away
 # mih layouts: local codes 2 x 24-bit keys probed 1 bit away (every code within 3 bits, most within 10);
 # global hashes 4 x 16-bit keys probed 1 bit away (every hash within 7 bits)
@@ -94,6 +94,7 @@ class PhotoIndex:
         self.db.execute("PRAGMA synchronous=FULL")
         try:
             self.db.executescript(SCHEMA)
+            self.vstore = VerifyStore(self.path, self.db, check=check)
         except sqlite3.DatabaseError as exc:
             raise IndexCorrupt(f"photos.sqlite is unreadable ({exc}); rebuild the index", str(self.path)) from None
         stored = self._state("backend")
@@ -108,6 +109,8 @@ class PhotoIndex:
         opts = {"mih": LOCAL_MIH, "numpy": {}}.get(kind, LOCAL_FAISS)
         self.locals: Backend = open_backend(self.path / "local", 64, kind, check=check, **(local_opts or opts))
         self.repaired = self._reconcile()
+        if self.repaired or self._state("vstore") != "1":
+            self._fill_vstore()
 
     # State ------------------------------------------------------------------------------------
     def _state(self, key: str) -> str | None:
@@ -143,6 +146,21 @@ class PhotoIndex:
         self._mark_clean()
         return {"removed": drop.tolist(), "reindexed": missing.tolist()}
 
+    def _fill_vstore(self) -> None:
+        """Verification records for photos indexed before verify.dat existed (or after it was lost)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("DELETE FROM vslots WHERE id NOT IN (SELECT id FROM photos)")
+            ids = [r[0] for r in self.db.execute("SELECT id FROM photos WHERE id NOT IN (SELECT id FROM vslots)")]
+            for k in range(0, len(ids), 1024):
+                self.vstore.write([(i, self._load_fp(i)) for i in ids[k : k + 1024]])
+            self._set_state("vstore", "1")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            self.vstore.rollback()
+            raise
+
     # Writing ----------------------------------------------------------------------------------
     def _index_codes(self, items: list[tuple[int, Fingerprint]]) -> None:
         if not items:
@@ -176,12 +194,18 @@ class PhotoIndex:
             self.locals.remove(existing)
         # record of truth next: a crash after this commit is repaired by _reconcile on the next open
         self.db.execute("BEGIN IMMEDIATE")
-        self.db.executemany(
-            "INSERT OR REPLACE INTO photos(id, meta, fp, fp_crc, added) VALUES (?, ?, ?, ?, ?)",
-            [(i, m, b, c, time.time()) for i, m, b, c, _ in rows],
-        )
-        self._set_state("generations", "dirty")
-        self.db.execute("COMMIT")
+        try:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO photos(id, meta, fp, fp_crc, added) VALUES (?, ?, ?, ?, ?)",
+                [(i, m, b, c, time.time()) for i, m, b, c, _ in rows],
+            )
+            self.vstore.write([(r[0], r[4]) for r in rows])  # records fsynced before the commit names them
+            self._set_state("generations", "dirty")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            self.vstore.rollback()
+            raise
         self._index_codes([(r[0], r[4]) for r in rows])
         self._mark_clean()
         return len(rows)
@@ -193,6 +217,7 @@ class PhotoIndex:
         ids = [int(i) for i in np.atleast_1d(photo_id)]
         self.db.execute("BEGIN IMMEDIATE")
         n = sum(self.db.execute("DELETE FROM photos WHERE id=?", (i,)).rowcount for i in ids)
+        self.vstore.delete(ids)
         self._set_state("generations", "dirty")
         self.db.execute("COMMIT")
         self.globals.remove(ids)
@@ -210,6 +235,7 @@ class PhotoIndex:
             shutil.rmtree(self.path / name, ignore_errors=True)
         for name in ("photos.sqlite", "photos.sqlite-wal", "photos.sqlite-shm"):
             (self.path / name).unlink(missing_ok=True)
+        remove_file(self.path)
         self.__init__(self.path, kind)
         n, chunk = 0, []
         for item in items:
@@ -230,6 +256,8 @@ class PhotoIndex:
 
     def close(self) -> None:
         try:
+            if hasattr(self, "vstore"):
+                self.vstore.close()
             self.db.close()
         except Exception:
             pass
@@ -262,44 +290,73 @@ class PhotoIndex:
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM photos").fetchone()[0]
 
-    def candidates(self, fp: Fingerprint, exclude_ids=()) -> list[tuple[int, int | None, int]]:
-        """(photo_id, global distance or None, local votes), most promising first."""
+    def _ranked(self, fp: Fingerprint, exclude_ids=()) -> list[tuple[int, int | None, int, tuple[bool, ...]]]:
+        """(photo_id, global distance or None, local votes, views to verify), most promising first.
+
+        A photo is a candidate when its pHash is within GLOBAL_RADIUS of the query's (or its mirror's), or
+        when it shares at least MIN_VOTES local codes with the query (one vote per query code and photo).
+        Only the views (as given, mirrored) that found the photo are verified, the stronger first."""
         exclude = {int(i) for i in exclude_ids}
         D, I = self.globals.search(np.stack([fp.global_hash, fp.mirror_hash]), 8, GLOBAL_RADIUS)
-        gdist: dict[int, int] = {}
-        for d, i in zip(D.ravel(), I.ravel()):
-            if i >= 0 and int(i) not in exclude:
-                gdist[int(i)] = min(int(d), gdist.get(int(i), 99))
-        codes = [fp.keypoints.local_codes(N_LOCAL_QUERY)]
+        gview: list[dict[int, int]] = [{}, {}]  # pHash distance per view
+        for row in range(2):
+            for d, i in zip(D[row], I[row]):
+                if i >= 0 and int(i) not in exclude:
+                    gview[row][int(i)] = int(d)
+        gdist = {i: min(gview[0].get(i, 99), gview[1].get(i, 99)) for i in set(gview[0]) | set(gview[1])}
+        direct = fp.query_codes(False)
+        codes = [direct]
         if fp.mirror_keypoints is not None:
-            codes.append(fp.mirror_keypoints.local_codes(N_LOCAL_QUERY))
+            codes.append(fp.query_codes(True))
         codes = np.concatenate(codes).reshape(-1, 8)
         votes: Counter = Counter()
+        mvotes: Counter = Counter()
         if len(codes):
-            _, ids, _ = self.locals.range_search(codes, LOCAL_RADIUS, LOCAL_K)  # one per query code and photo
-            votes.update(int(i) for i in ids if int(i) not in exclude)
-        min_votes = MIH_MIN_VOTES if self.backend_kind == "mih" else MIN_VOTES
-        ranked = sorted(set(gdist) | {i for i, v in votes.items() if v >= min_votes}, key=lambda i: (i not in gdist, -votes[i], gdist.get(i, 99)))
-        return [(i, gdist.get(i), votes[i]) for i in ranked[:MAX_CANDIDATES]]
+            qi, ids, _ = self.locals.range_search(codes, LOCAL_RADIUS, LOCAL_K)  # one per query code and photo
+            for q, i in zip(qi.tolist(), ids.tolist()):
+                if i not in exclude:
+                    votes[i] += 1
+                    if q >= len(direct):
+                        mvotes[i] += 1
+        keep = set(gdist) | {i for i, v in votes.items() if v >= MIN_VOTES}
+        ranked = sorted(keep, key=lambda i: (i not in gdist, -votes[i], gdist.get(i, 99)))[:MAX_CANDIDATES]
+        out = []
+        for i in ranked:
+            # evidence per view: a near pHash counts as many votes
+            ev = [votes[i] - mvotes[i] + (LOCAL_K * 4 if i in gview[0] else 0), mvotes[i] + (LOCAL_K * 4 if i in gview[1] else 0)]
+            views = tuple(m for m in sorted((False, True), key=lambda m: -ev[m]) if ev[m] > 0)
+            out.append((i, gdist.get(i), votes[i], views))
+        return out
+
+    def candidates(self, fp: Fingerprint, exclude_ids=()) -> list[tuple[int, int | None, int]]:
+        """(photo_id, global distance or None, local votes), most promising first (before verification)."""
+        fp = _fingerprint(fp, query=True)
+        return [c[:3] for c in self._ranked(fp, exclude_ids)]
 
     def search(self, photo, k: int = 5, exclude_ids=()) -> list[Match]:
-        """Verified matches for a photo (evidence, bytes, array or query Fingerprint), best first."""
+        """Verified matches for a photo (evidence, bytes, array or query Fingerprint), best first.
+
+        Candidates are verified in order of their evidence; the search stops once k have been confirmed."""
         fp = _fingerprint(photo, query=True)
+        return self.verify_candidates(fp, self._ranked(fp, exclude_ids), k)
+
+    def verify_candidates(self, fp: Fingerprint, ranked, k: int = 5) -> list[Match]:
         matches = []
-        for photo_id, gd, nv in self.candidates(fp, exclude_ids):
-            tr = self.check(fp, photo_id)
+        for photo_id, gd, nv, views in ranked:
+            tr = self.check(fp, photo_id, views)
             if tr is not None:
                 matches.append(Match(photo_id, tr.score, tr.inliers, tr, self.meta(photo_id) or {}, gd, nv))
+                if len(matches) >= k:
+                    break
         matches.sort(key=lambda m: -m.inliers)
         return matches[:k]
 
-    def check(self, fp: Fingerprint, photo_id: int) -> Transform | None:
+    def check(self, fp: Fingerprint, photo_id: int, views: tuple[bool, ...] = (False, True)) -> Transform | None:
         """The geometric fit of a query fingerprint to a stored photo, if it holds and the pixels agree."""
-        try:
-            cand = self._load_fp(photo_id)
-        except KeyError:  # not in the table (a write was interrupted): cannot verify
+        cand = self.vstore.get(photo_id)
+        if cand is None:  # not in the table (a write was interrupted): cannot verify
             return None
-        tr = verify(fp, cand)
+        tr = verify(fp, cand, views=views)
         if tr is None or (self.pixel_check and not same_capture(fp, cand, tr)):
             return None
         return tr
@@ -318,6 +375,7 @@ class PhotoIndex:
     def verify_integrity(self) -> list[str]:
         """Every problem found: file checksums, the SQLite table, fingerprint checksums, backend agreement."""
         problems = [f"global/{p}" for p in self.globals.verify()] + [f"local/{p}" for p in self.locals.verify()]
+        problems += self.vstore.verify()
         row = self.db.execute("PRAGMA integrity_check").fetchone()
         if not row or row[0] != "ok":
             problems.append(f"photos.sqlite: {row[0] if row else 'integrity check failed'}")
@@ -327,6 +385,9 @@ class PhotoIndex:
             if zlib.crc32(blob) != crc:
                 problems.append(f"photos.sqlite: fingerprint of photo {i} fails its checksum")
         ids = np.array(sorted(ids), np.int64)
+        vids = self.vstore.ids()
+        if len(np.setdiff1d(ids, vids)) or len(np.setdiff1d(vids, ids)):
+            problems.append(f"verify.dat: {len(np.setdiff1d(ids, vids))} photos missing, {len(np.setdiff1d(vids, ids))} stray")
         for name, b in (("global", self.globals), ("local", self.locals)):
             live = b.live_ids()
             if len(np.setdiff1d(ids, live)) or len(np.setdiff1d(live, ids)):

@@ -81,18 +81,23 @@ def agreement(query: Fingerprint, cand: Fingerprint, tr: Transform) -> float | N
     if mask.sum() < MIN_PIXELS:
         return None
     a, b = _highpass(warped), _highpass(cand.thumb)
-    side, bs = mask.shape[0], BLOCK
-    vals = []
-    for y in range(0, side - bs + 1, bs):
-        for x in range(0, side - bs + 1, bs):
-            m = mask[y : y + bs, x : x + bs]
-            if m.mean() < 0.8:
-                continue
-            u, v = a[y : y + bs, x : x + bs][m], b[y : y + bs, x : x + bs][m]
-            u, v = u - u.mean(), v - v.mean()
-            den = float(np.sqrt((u * u).sum() * (v * v).sum()))
-            if den > 1e-3:
-                vals.append(float((u * v).sum()) / den)
+    nb, bs = mask.shape[0] // BLOCK, BLOCK
+
+    def blocks(x):  # (nb*bs, nb*bs) -> per-block sums over the covered pixels
+        return x[: nb * bs, : nb * bs].reshape(nb, bs, nb, bs).sum(axis=(1, 3)).ravel()
+
+    m = mask.astype(np.float64)
+    a, b = a.astype(np.float64) * m, b.astype(np.float64) * m
+    n = blocks(m)
+    ok = n >= 0.8 * bs * bs
+    n = np.maximum(n, 1)
+    sa, sb = blocks(a), blocks(b)
+    cov = blocks(a * b) - sa * sb / n
+    va = blocks(a * a) - sa * sa / n
+    vb = blocks(b * b) - sb * sb / n
+    den = np.sqrt(np.maximum(va, 0) * np.maximum(vb, 0))
+    ok &= den > 1e-3
+    vals = cov[ok] / den[ok]
     return float(np.median(vals)) if len(vals) >= MIN_BLOCKS else None
 
 

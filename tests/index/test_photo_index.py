@@ -82,9 +82,43 @@ def test_corrupt_fingerprint_is_reported(tmp_path, photos, fps):
     db.commit()
     db.close()
     ix = PhotoIndex(tmp_path / "ix")
-    with pytest.raises(IndexCorrupt, match="photo 1"):
-        ix.search(photos["coffee"])
     assert any("photo 1" in p for p in ix.verify_integrity())
+    with pytest.raises(IndexCorrupt, match="photo 1"):
+        ix._load_fp(1)
+
+
+def test_corrupt_verification_record_is_reported(tmp_path, photos, fps):
+    ix = build(tmp_path / "ix", fps)
+    slot = ix.db.execute("SELECT slot FROM vslots WHERE id=2").fetchone()[0]
+    ix.close()
+    from claimlens.index.vstore import RECORD
+
+    with open(tmp_path / "ix" / "verify.dat", "r+b") as f:  # one flipped descriptor byte of photo 2
+        f.seek(slot * RECORD.itemsize + RECORD.fields["desc"][1] + 100)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0xFF]))
+    ix = PhotoIndex(tmp_path / "ix")
+    with pytest.raises(IndexCorrupt, match="photo 2"):
+        ix.search(T.apply("crop50", photos["astronaut"]))
+    assert any("photo 2" in p for p in ix.verify_integrity())
+    ix.close()
+    # a file cut short is reported when the index is opened
+    size = (tmp_path / "ix" / "verify.dat").stat().st_size
+    os.truncate(tmp_path / "ix" / "verify.dat", size - 1000)
+    with pytest.raises(IndexCorrupt, match="verify.dat"):
+        PhotoIndex(tmp_path / "ix")
+
+
+def test_verification_records_are_written_for_an_older_index(tmp_path, photos, fps):
+    ix = build(tmp_path / "ix", fps)
+    ix.db.execute("DROP TABLE vslots")
+    ix.db.execute("DELETE FROM state WHERE key='vstore'")
+    ix.close()
+    (tmp_path / "ix" / "verify.dat").unlink()
+    ix = PhotoIndex(tmp_path / "ix")
+    assert ix.verify_integrity() == []
+    assert [m.photo_id for m in ix.search(T.apply("mirror", photos["chelsea"]))] == [3]
 
 
 def test_reopen_repairs_an_interrupted_add(tmp_path, photos, fps):
