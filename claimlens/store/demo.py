@@ -20,6 +20,7 @@ LOGINS = {  # username: (password, role)
     "buyer": ("demo-buyer-pass", "buyer"),
     "platform": ("demo-platform-pass", "platform"),
 }
+REPAIR_LOGINS = {"operator": "demo-operator-pass", "technician": "demo-technician-pass"}  # repair desk staff
 
 
 def _jpeg(arr) -> bytes:
@@ -60,7 +61,7 @@ def seed_demo(store, photos_dir=None) -> dict:
     svc = store.service
     with store.db.read() as s:
         if s.scalar(select(Merchant.id).where(Merchant.name == DEMO_MERCHANT)) is not None:
-            return {"seeded": False, "logins": {u: p for u, (p, _) in LOGINS.items()}}
+            return {"seeded": False, "logins": {u: p for u, (p, _) in LOGINS.items()} | REPAIR_LOGINS}
     st = store.settings
 
     def up(data: bytes, name: str):
@@ -97,5 +98,22 @@ def seed_demo(store, photos_dir=None) -> dict:
         "DEMO-1003", poster, "refund_only", "9.90", "Poster torn in transit.", buyer_id=buyer2),
         [up(photos["other_claim"], "torn.jpg")])[0]
     store.jobs.drain()
-    return {"seeded": True, "merchant_id": mid, "products": products, "claims": claims,
-            "logins": {u: p for u, (p, _) in LOGINS.items()}}
+    repair = _seed_repair(store, mid, buyer, mug)
+    return {"seeded": True, "merchant_id": mid, "products": products, "claims": claims, "repair": repair,
+            "logins": {u: p for u, (p, _) in LOGINS.items()} | REPAIR_LOGINS}
+
+
+def _seed_repair(store, mid: int, buyer: int, product: int) -> dict:
+    """The shop's repair desk: two districts (North uncovered), a technician, an operator and a phoned-in job."""
+    from ..cases.repair import RepairInput
+
+    desk = store.repair
+    for code, name in (("CENTRE", "City centre"), ("NORTH", "North")):
+        desk.create_district(SYSTEM, code, name, merchant_id=mid)
+    tech = desk.create_technician(SYSTEM, "Terry Tech", [{"district": "CENTRE", "travel_minutes": 12}], ["appliance"],
+                                  username="technician", password=REPAIR_LOGINS["technician"], merchant_id=mid)
+    op = desk.create_operator(SYSTEM, "operator", REPAIR_LOGINS["operator"], merchant_id=mid)
+    job = desk.create_request(store.service.actor_for_user(op["user_id"]), RepairInput(
+        "Dana Demo", "+44 7700 900123", "1 Demo Street, London", "CENTRE", "The mug warmer base does not heat.",
+        skill="appliance", product_id=product), buyer_id=buyer)
+    return {"technician_id": tech["id"], "request_id": job["id"]}
