@@ -135,6 +135,19 @@ class Prepared:
         cur.execute(sql, vals if positional else {escaped.get(n, n): v for n, v in zip(names, vals)})
         return cur
 
+    def run_many(self, cur, dialect, rows: list[dict]):
+        sql, positional, names, defaults, procs, escaped = self._plan(dialect)
+        args = []
+        for params in rows:
+            vals = []
+            for n in names:
+                v = params[n] if n in params else defaults[n]
+                p = procs[n]
+                vals.append(v if p is None or v is None else p(v))
+            args.append(vals if positional else {escaped.get(n, n): v for n, v in zip(names, vals)})
+        cur.executemany(sql, args)
+        return cur
+
     def first(self, cur, dialect, params: dict):
         """The first result row or None (the rest is read too: SQLite cannot commit with a statement open)."""
         rows = self.run(cur, dialect, params).fetchall()

@@ -11,7 +11,8 @@ import logging
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+import queue
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from argon2 import PasswordHasher
@@ -23,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..cases import access
 from ..cases.audit import canonical, entry_hash
-from ..cases.errors import Conflict, DeadlinePassed, Forbidden, Invalid, NotFound
+from ..cases.errors import Conflict, DeadlinePassed, DomainError, Forbidden, Invalid, NotFound
 from ..cases.workflow import SYSTEM, USER_ROLES, Actor, ClaimType, Role, State, outcome_after, transition_for
 from . import audit
 from .db import Prepared
@@ -101,6 +102,144 @@ class ClaimInput:
     merchant_id: int | None = None
 
 
+@dataclass
+class NewClaim:
+    actor: Actor
+    row: dict
+    files: list
+    key: str | None
+    request_hash: str
+    check_buyer: bool
+    media: list = field(default_factory=list)
+    job_id: int | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class IntakeWriter:
+    """Group commit of new claims: one thread per process writes the claims that requests hand it, as many as
+    are waiting, in one transaction of prebuilt statements (one commit, one audit-head lock for the batch).
+
+    Each request waits for the commit of its batch, so an accepted claim is durable. When a statement fails
+    (a duplicate Idempotency-Key) the batch is rolled back and its claims written one by one.
+    """
+
+    MAX_BATCH = 64
+    IDLE_S = 5.0  # the thread ends after this long without work and starts again on demand
+
+    def __init__(self, db, jobs):
+        self.db, self.jobs = db, jobs
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def write(self, item: NewClaim) -> None:
+        """Write the claim (sets item.row["id"], item.media); raises what the write raised."""
+        self._queue.put(item)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="claim-intake", daemon=True)
+                self._thread.start()
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                first = self._queue.get(timeout=self.IDLE_S)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
+            batch = [first]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write(batch)
+
+    def _write(self, batch: list[NewClaim]) -> None:
+        try:
+            errors = self._transaction(batch)
+        except self.db.IntegrityError as exc:
+            if len(batch) > 1:
+                for item in batch:
+                    self._write([item])
+                return
+            errors = {id(batch[0]): exc}
+        except BaseException as exc:  # the database went away, ...: every claim of the batch fails
+            errors = {id(item): exc for item in batch}
+        jobs = [item.job_id for item in batch if id(item) not in errors]
+        if jobs:
+            try:
+                self.jobs.notify(jobs)
+            except Exception as exc:  # the jobs stay queued and are picked up later
+                log.error("could not notify the job queue: %s", exc)
+        for item in batch:
+            item.error = errors.get(id(item))
+            item.done.set()
+
+    def _transaction(self, batch: list[NewClaim]) -> dict:
+        d = self.db.dialect
+        errors, written = {}, []
+        with self.db.raw_transaction() as cur:
+            for item in batch:
+                item.media = []
+                try:
+                    self._insert(cur, d, item)
+                    written.append(item)
+                except DomainError as exc:  # checked before anything of it was written
+                    errors[id(item)] = exc
+            if written:
+                # the audit entries, as audit.append writes them; the head is locked only for these last steps
+                seq, prev = RAW_LOCK_HEAD.first(cur, d, {})
+                entries = []
+                for item in written:
+                    r = item.row
+                    seq += 1
+                    e = {"seq": seq, "at": r["created_at"].astimezone(dt.timezone.utc).isoformat(timespec="microseconds"),
+                         "actor": item.actor.label, "action": "submit", "claim_id": r["id"], "from_state": None,
+                         "to_state": State.SUBMITTED.value, "reason": "",
+                         "data": {"sha256": [f.sha256 for f in item.files], "amount_cents": r["amount_cents"],
+                                  "type": r["type"]}}
+                    h = entry_hash(prev, e)
+                    entries.append(dict(e, prev_hash=prev, hash=h))
+                    prev = h
+                RAW_INSERT_AUDIT.run_many(cur, d, entries)
+                RAW_MOVE_HEAD.run(cur, d, {"seq": seq, "hash": prev})
+        return errors
+
+    @staticmethod
+    def _insert(cur, d, item: NewClaim) -> None:
+        r, now = item.row, item.row["created_at"]
+        if item.check_buyer and FIND_BUYER.first(cur, d, {"id": r["buyer_id"]}) is None:
+            raise Invalid(f"no buyer {r['buyer_id']}")
+        dup = FIND_OPEN_CLAIM.first(cur, d, {"buyer_id": r["buyer_id"], "merchant_id": r["merchant_id"],
+                                             "order_ref": r["order_ref"]})
+        if dup is not None:
+            raise Conflict(f"claim {dup[0]} for order {r['order_ref']!r} is still open")
+        # the order (and its packing evidence) is linked when the claim is analysed
+        cid = r["id"] = RAW_INSERT_CLAIM.first(cur, d, r)[0]
+        for f in item.files:
+            RAW_UPSERT_BLOB.run(cur, d, dict(sha256=f.sha256, size=f.file.size, kind=f.kind,
+                                             content_type=f.content_type, width=f.width, height=f.height,
+                                             fingerprint=None, created_at=now))
+            m = dict(claim_id=cid, blob_sha=f.sha256, kind=f.kind, parent_id=None, frame_time=None,
+                     filename=f.file.filename[:300], round=1, created_at=now)
+            m["id"] = RAW_INSERT_MEDIA.first(cur, d, m)[0]
+            item.media.append(m)
+        item.job_id = RAW_INSERT_JOB.first(cur, d, dict(kind="analyse_claim", payload={"claim_id": cid},
+                                                        claim_id=cid, state="queued", attempts=0, max_attempts=5,
+                                                        created_at=now, updated_at=now))[0]
+        if item.key:
+            RAW_INSERT_IDEM.run(cur, d, dict(user_id=item.actor.user_id, key=item.key,
+                                             request_hash=item.request_hash, claim_id=cid, created_at=now))
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -125,6 +264,7 @@ class ClaimService:
         self._token_lock = threading.Lock()
         self._revocations = 0  # bumped by every revocation: a token look-up that overlapped one is not cached
         self._products: dict[int, int] = {}
+        self._intake = IntakeWriter(self.db, store.jobs)
 
     # Blobs ---------------------------------------------------------------------------------
     def _add_blob(self, s, ing: Ingested | None = None, *, sha=None, size=None, kind=None, content_type=None,
@@ -560,7 +700,7 @@ class ClaimService:
             return look(s2)
 
     def _create_claim(self, actor, data, files, key, buyer_id, ctype, cents, req) -> tuple[int, bool, dict | None]:
-        """The intake hot path: one short write transaction of prebuilt statements on the DB-API cursor.
+        """Validate, then hand the claim to the intake writer (see IntakeWriter) and wait for its commit.
 
         A repeated Idempotency-Key is found by the unique key row (the caller looks the first claim up then), so
         a new claim costs no look-up for it.
@@ -576,47 +716,13 @@ class ClaimService:
                    product_id=data.product_id, type=ctype, amount_cents=cents,
                    currency=(data.currency or "EUR").upper()[:3], reason=data.reason or "",
                    state=State.SUBMITTED.value, created_by=actor.user_id, created_at=now, updated_at=now)
-        d = self.db.dialect
-        at = now.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
-        with self.db.raw_transaction() as cur:
-            if actor.role is not Role.BUYER and FIND_BUYER.first(cur, d, {"id": buyer_id}) is None:
-                raise Invalid(f"no buyer {buyer_id}")
-            dup = FIND_OPEN_CLAIM.first(cur, d, {"buyer_id": buyer_id, "merchant_id": merchant_id,
-                                               "order_ref": order_ref})
-            if dup is not None:
-                raise Conflict(f"claim {dup[0]} for order {order_ref!r} is still open")
-            # the order (and its packing evidence) is linked when the claim is analysed
-            cid = row["id"] = RAW_INSERT_CLAIM.first(cur, d, row)[0]
-            media = []
-            for f in files:
-                RAW_UPSERT_BLOB.run(cur, d, dict(sha256=f.sha256, size=f.file.size, kind=f.kind,
-                                                 content_type=f.content_type, width=f.width, height=f.height,
-                                                 fingerprint=None, created_at=now))
-                m = dict(claim_id=cid, blob_sha=f.sha256, kind=f.kind, parent_id=None, frame_time=None,
-                         filename=f.file.filename[:300], round=1, created_at=now)
-                m["id"] = RAW_INSERT_MEDIA.first(cur, d, m)[0]
-                media.append(m)
-            # the audit entry, as audit.append writes it
-            seq, prev = RAW_LOCK_HEAD.first(cur, d, {})
-            e = {"seq": seq + 1, "at": at, "actor": actor.label, "action": "submit", "claim_id": cid,
-                 "from_state": None, "to_state": State.SUBMITTED.value, "reason": "",
-                 "data": {"sha256": [f.sha256 for f in files], "amount_cents": cents, "type": ctype}}
-            h = entry_hash(prev, e)
-            RAW_INSERT_AUDIT.run(cur, d, dict(e, prev_hash=prev, hash=h))
-            RAW_MOVE_HEAD.run(cur, d, {"seq": e["seq"], "hash": h})
-            jid = RAW_INSERT_JOB.first(cur, d, dict(kind="analyse_claim", payload={"claim_id": cid}, claim_id=cid,
-                                                  state="queued", attempts=0, max_attempts=5, worker=None,
-                                                  lease_until=None, error=None, created_at=now,
-                                                  updated_at=now))[0]
-            if key:
-                RAW_INSERT_IDEM.run(cur, d, dict(user_id=actor.user_id, key=key, request_hash=req, claim_id=cid,
-                                                 created_at=now))
-        self.store.jobs.notify([jid])
+        item = NewClaim(actor, row, files, key, req, check_buyer=actor.role is not Role.BUYER)
+        self._intake.write(item)
         out = self._summary_dict(row)
         out["media"] = [{"id": m["id"], "kind": m["kind"], "sha256": m["blob_sha"], "filename": m["filename"],
-                         "round": 1, "parent_id": None, "frame_time": None, "analysis": None} for m in media]
+                         "round": 1, "parent_id": None, "frame_time": None, "analysis": None} for m in item.media]
         out["allowed_actions"] = allowed_actions(State.SUBMITTED.value, actor.role)
-        return cid, False, out
+        return row["id"], False, out
 
     def _load_claim(self, s, actor: Actor, claim_id: int, lock: bool = False) -> Claim:
         q = select(Claim).where(Claim.id == claim_id)
