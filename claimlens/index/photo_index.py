@@ -295,7 +295,7 @@ class PhotoIndex:
 
         A photo is a candidate when its pHash is within GLOBAL_RADIUS of the query's (or its mirror's), or
         when it shares at least MIN_VOTES local codes with the query (one vote per query code and photo).
-        Only the views (as given, mirrored) that found the photo are verified, the stronger first."""
+        The view (as given, mirrored) with more evidence is verified first, the other only with MIN_VOTES of its own."""
         exclude = {int(i) for i in exclude_ids}
         D, I = self.globals.search(np.stack([fp.global_hash, fp.mirror_hash]), 8, GLOBAL_RADIUS)
         gview: list[dict[int, int]] = [{}, {}]  # pHash distance per view
@@ -324,7 +324,8 @@ class PhotoIndex:
         for i in ranked:
             # evidence per view: a near pHash counts as many votes
             ev = [votes[i] - mvotes[i] + (LOCAL_K * 4 if i in gview[0] else 0), mvotes[i] + (LOCAL_K * 4 if i in gview[1] else 0)]
-            views = tuple(m for m in sorted((False, True), key=lambda m: -ev[m]) if ev[m] > 0)
+            first = max((False, True), key=lambda m: ev[m])
+            views = (first,) + ((not first,) if ev[not first] >= MIN_VOTES else ())
             out.append((i, gdist.get(i), votes[i], views))
         return out
 

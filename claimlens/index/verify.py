@@ -21,6 +21,8 @@ RATIO = 0.8
 REPROJ_PX = 3.0
 MIN_SCALE = 0.1  # candidate pixels per query pixel, and its inverse
 MAX_ROTATION = 45.0  # degrees; reused photos are turned a little, if at all
+PRE_KEYPOINTS = 100  # the query's strongest keypoints matched first ...
+PRE_MIN_MATCHES = 5  # ... and the full match is skipped when fewer pass the ratio test (copies: >= 12)
 MIN_CROP = 0.1  # the query must show at least this share of the candidate  # RANSAC threshold in candidate work pixels
 
 
@@ -113,6 +115,10 @@ def verify(query: Fingerprint, cand: Fingerprint, min_inliers: int = MIN_INLIERS
     Hc, Wc = cand.shape
     thresh = REPROJ_PX * max((Wc - cand.trim[2] - cand.trim[3]) / max(cw, 1), 1.0)
     for mirrored, kp in views:
+        if len(kp.desc) > 2 * PRE_KEYPOINTS:  # cheap rejection of unrelated candidates
+            pre = Keypoints(kp.pts[:PRE_KEYPOINTS], kp.desc[:PRE_KEYPOINTS], kp.size)
+            if len(_match(pre, cand.keypoints)[0]) < PRE_MIN_MATCHES:
+                continue
         qi, ti = _match(kp, cand.keypoints)
         if len(qi) < min_inliers:
             continue
