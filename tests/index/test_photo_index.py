@@ -200,3 +200,29 @@ def test_kill_mid_segment_write_leaves_no_torn_rows(tmp_path):
     assert len(ids) > 0 and len(ids) % 100 == 0
     assert (codes == (ids // 100 % 256).astype(np.uint8)[:, None]).all()
     assert not list(path.glob("*.tmp*"))
+
+
+def test_verification_record_round_trip(photos):
+    from claimlens.index.vstore import PTS_SCALE, pack, unpack
+
+    fp = fingerprint(photos["rocket"])
+    back = unpack(pack(7, fp)[0])
+    assert np.array_equal(back.keypoints.desc, fp.keypoints.desc)
+    assert np.abs(back.keypoints.pts - fp.keypoints.pts).max() <= 0.5 / PTS_SCALE
+    assert np.array_equal(back.thumb, fp.thumb) and np.array_equal(back.global_hash, fp.global_hash)
+    assert (back.trim, back.shape, back.keypoints.size) == (fp.trim, fp.shape, fp.keypoints.size)
+
+
+def test_bytes_of_an_uncommitted_write_are_ignored_and_overwritten(tmp_path, photos, fps):
+    ix = build(tmp_path / "ix", fps)
+    ix.close()
+    with open(tmp_path / "ix" / "verify.dat", "ab") as f:  # records written, then killed before the commit
+        f.write(os.urandom(30000))
+    ix = PhotoIndex(tmp_path / "ix")
+    assert ix.verify_integrity() == []
+    ix.add(50, T.apply("border", photos["moon"]), {"claim": "C50"})
+    ix.close()
+    ix = PhotoIndex(tmp_path / "ix")
+    assert ix.verify_integrity() == []
+    assert [m.photo_id for m in ix.search(T.apply("crop50", photos["moon"]), k=1)] in ([7], [50])
+    assert {m.photo_id for m in ix.search(T.apply("crop50", photos["coins"]))} == {8}
