@@ -132,6 +132,7 @@ class IntakeWriter:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self.largest_batch = 0
 
     def write(self, item: NewClaim) -> None:
         """Write the claim (sets item.row["id"], item.media); raises what the write raised."""
@@ -160,6 +161,7 @@ class IntakeWriter:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            self.largest_batch = max(self.largest_batch, len(batch))
             self._write(batch)
 
     def _write(self, batch: list[NewClaim]) -> None:
