@@ -38,6 +38,7 @@ LOCAL_RADIUS = 10  # bits of a 64-bit local code
 LOCAL_K = 4  # neighbours per local code
 MAX_CANDIDATES = 8  # photos verified per query
 MIN_VOTES = 2  # local codes a photo must share with the query to be verified (unless its pHash is near)
+MIH_MIN_VOTES = 1  # the mih backend lists codes beyond its exact radius only by chance: one shared code counts
 LOCAL_FAISS = {"nhash": 3, "nflip": 1}  # multi-index hashing: 3 x 21-bit keys, probes 1 bit away
 # mih layouts: local codes 2 x 24-bit keys probed 1 bit away (every code within 3 bits, most within 10);
 # global hashes 4 x 16-bit keys probed 1 bit away (every hash within 7 bits)
@@ -294,7 +295,8 @@ class PhotoIndex:
         """(photo_id, global distance or None, local votes, views to verify), most promising first.
 
         A photo is a candidate when its pHash is within GLOBAL_RADIUS of the query's (or its mirror's), or
-        when it shares at least MIN_VOTES local codes with the query (one vote per query code and photo).
+        when it shares local codes with the query (one vote per query code and photo; MIN_VOTES, or
+        MIH_MIN_VOTES with the mih backend).
         The view (as given, mirrored) with more evidence is verified first, the other only with MIN_VOTES of its own."""
         exclude = {int(i) for i in exclude_ids}
         D, I = self.globals.search(np.stack([fp.global_hash, fp.mirror_hash]), 8, GLOBAL_RADIUS)
@@ -318,7 +320,8 @@ class PhotoIndex:
                     votes[i] += 1
                     if q >= len(direct):
                         mvotes[i] += 1
-        keep = set(gdist) | {i for i, v in votes.items() if v >= MIN_VOTES}
+        min_votes = MIH_MIN_VOTES if self.backend_kind == "mih" else MIN_VOTES
+        keep = set(gdist) | {i for i, v in votes.items() if v >= min_votes}
         ranked = sorted(keep, key=lambda i: (i not in gdist, -votes[i], gdist.get(i, 99)))[:MAX_CANDIDATES]
         out = []
         for i in ranked:
