@@ -1,16 +1,20 @@
 """PhotoIndex: find earlier claims that used the same photo, even resized, cropped, mirrored or framed.
 
 A folder holds:
-  photos.sqlite   id -> label (meta JSON) and the photo's fingerprint (keypoints for verification), with a
-                  CRC-32 per fingerprint. This table is the record of truth: the search backends can be
-                  rebuilt from it, and on open they are reconciled with it after an interrupted write.
+  photos.sqlite   id -> label (meta JSON) and the photo's fingerprint, with a CRC-32 per fingerprint. This
+                  table is the record of truth: everything else can be rebuilt from it, and on open the
+                  search backends are reconciled with it after an interrupted write. Its `vslots` table
+                  names each photo's record in verify.dat (slot and CRC-32), committed with the photo row.
+  verify.dat      fixed-size verification records (keypoints, descriptors, thumbnail), memory-mapped: a
+                  candidate is verified without decoding anything (vstore.py)
   global/         one 64-bit pHash per photo (a Hamming backend)
   local/          24 64-bit local codes per photo (a Hamming backend)
 Backends: "mih" (the default: multi-index hashing over memory-mapped sorted tables, see mih.py), "numpy"
 (brute force) or "faiss". Search: candidates from both backends (the query's hash and its mirror's; the
-query's local codes and its mirror's, one vote per query code and photo), the best few verified
-geometrically, then a pixel check of the stored thumbnail (pixels.py) rejects other captures of the same
-scene; only matches passing both are returned.
+query's local codes and its mirror's, one vote per query code and photo), at most MAX_CANDIDATES of them
+verified geometrically in order of evidence, each in the view (as given or mirrored) that found it, then a
+pixel check of the stored thumbnail (pixels.py) rejects other captures of the same scene; only matches
+passing both are returned, and the search stops once k are confirmed.
 """
 
 from __future__ import annotations
