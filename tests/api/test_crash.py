@@ -153,7 +153,7 @@ def test_no_accepted_claim_is_lost_when_killed_during_uploads(tmp_path, db_url):
             assert audit.verify(s).ok
         # a restart collects what the kill left unreferenced (no grace here: nothing is in flight), such as a
         # file stored just before the kill and a half-written upload
-        orphan = st.blobs.put_bytes(photo(99))
+        orphan = st.blobs.put_bytes(photo(0) + os.urandom(16))
         (st.blobs.tmp / "up-killed").write_bytes(b"half an upload")
         srv = Server(settings, job_workers=0, env={"CLAIMLENS_BLOB_GC_GRACE_S": "0"})
         with st.db.read() as s:
