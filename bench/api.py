@@ -1,8 +1,10 @@
 """Load benchmark of the claim service: a real HTTP load generator against `claimlens serve` on loopback.
 
 Starts the server (uvicorn subprocess, analysis queued but not run) on SQLite and on PostgreSQL, posts claims
-with a photo each (every upload distinct) from an async httpx client with bounded concurrency, and prints
-claims accepted per second and latency percentiles. Bounded in requests and in time; loopback only.
+with a photo each (every upload distinct) with wrk when installed (else an async httpx client) at bounded
+concurrency, and prints claims accepted per second (counted in the database) and latency percentiles, then the
+CPU per claim of the server, the load generator, PostgreSQL and other programs on the same cores, and the rate
+the server's own CPU would allow. Bounded in requests and in time; loopback only.
 
     python -m bench.api [--requests 2000] [--concurrency 32] [--seconds 60] [--workers 2] [--backends sqlite,postgresql]
 """
