@@ -1,7 +1,10 @@
 import numpy as np
 
 from claimlens.forensics.base import DetectorResult, Finding
-from claimlens.forensics.fusion import CALIBRATION, fuse, regions_of, trace_probability, verdict_for
+from claimlens.forensics.fusion import (
+    CALIBRATION, FEATURE_CAP, LIKELY_FORGED, LONE_CAP, TRACE_DETECTORS, fuse, regions_of, scaled, trace_evidence,
+    trace_features, trace_probability, verdict_for,
+)
 
 SHAPE = (60, 80)
 
@@ -70,3 +73,40 @@ def test_verdict_names_and_regions():
     m = _box(5, 25, 5, 25) > 0
     r = regions_of(m, m.astype(np.float32))
     assert r[0]["bbox"] == [5, 5, 20, 20]
+
+
+def test_lone_trace_is_never_likely_forged():
+    # any one trace detector at full strength, without a high finding, sends the claim to a person at most
+    for name in TRACE_DETECTORS:
+        f = fuse([DetectorResult(name, score=1.0, map=_box(10, 30, 10, 30))], {}, SHAPE)
+        assert f.contributions["traces"] <= LONE_CAP < LIKELY_FORGED
+        assert f.verdict != "likely_forged", name
+
+
+def test_agreement_of_two_detectors_counts_more_than_either():
+    cal = {"bias": -2.0, "weights": {"jpeg_traces": 3.0, "copy_move": 3.0}, "scale": {}, "reference": {}}
+    one = trace_evidence({"jpeg_traces": 1.0, "copy_move": 0.0}, cal)[0]
+    two, parts = trace_evidence({"jpeg_traces": 1.0, "copy_move": 1.0}, cal)
+    assert one == LONE_CAP  # capped: the uncapped value would be higher
+    assert two > LIKELY_FORGED > one
+    assert parts["jpeg_traces"] > 0 and parts["copy_move"] > 0
+
+
+def test_evidence_is_measured_from_the_typical_clean_photo():
+    cal = {"bias": -1.0, "weights": {"noise_residual": 0.0, "noise_residual.top_z": 2.0},
+           "scale": {"noise_residual.top_z": 2.0}, "reference": {"noise_residual.top_z": 0.5}}
+    typical = trace_features([DetectorResult("noise_residual", score=0.0, extra={"evidence": {"top_z": 1.0}})])
+    assert typical == {"noise_residual": 0.0, "noise_residual.top_z": 1.0}
+    assert trace_evidence(typical, cal)[0] == 0.0
+    assert trace_evidence({"noise_residual": 0.0, "noise_residual.top_z": 4.0}, cal)[0] > 0.2
+    # scaled features are capped: an extreme statistic cannot dominate
+    assert scaled("noise_residual.top_z", 1e6, cal) == FEATURE_CAP
+
+
+def test_trace_features_skip_other_and_inapplicable_detectors():
+    rs = [
+        DetectorResult("jpeg_traces", score=0.4, extra={"evidence": {"ghost": 2.5, "note": "text"}}),
+        DetectorResult("copy_move", applicable=False, reason="too small"),
+        DetectorResult("ai_spectral", score=0.9, extra={"evidence": {"x": 1.0}}),
+    ]
+    assert trace_features(rs) == {"jpeg_traces": 0.4, "jpeg_traces.ghost": 2.5}

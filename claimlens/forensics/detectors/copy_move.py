@@ -194,7 +194,8 @@ class CopyMove(Detector):
                            "shift_px": [round(M[0, 2] / s, 1), round(M[1, 2] / s, 1)]})
         if not models:
             return DetectorResult(self.name, score=0.0, map=fmap,
-                                  extra={"candidates": len(cands)}, reason="no cloned region found")
+                                  extra={"candidates": len(cands), "evidence": {"correlation": 0.0, "area": 0.0}},
+                                  reason="no cloned region found")
         best = max(models, key=lambda m: (m["correlation"], m["area_fraction"]))
         area_ramp = float(np.clip((best["area_fraction"] - 0.0008) / 0.004, 0, 1))
         score = float(area_ramp * np.clip((best["correlation"] - CORR_LOW) / (CORR_HIGH - CORR_LOW), 0, 1))
@@ -206,4 +207,5 @@ class CopyMove(Detector):
                 f"a region is cloned from elsewhere in the photo ({best['area_fraction']:.1%} of it, "
                 f"shift {best['shift_px'][0]:.0f},{best['shift_px'][1]:.0f} px)", **best))
         return DetectorResult(self.name, findings=findings, score=score, map=fmap,
-                              extra={"models": models, "candidates": len(cands)})
+                              extra={"models": models, "candidates": len(cands),
+                                     "evidence": {"correlation": best["correlation"], "area": best["area_fraction"]}})

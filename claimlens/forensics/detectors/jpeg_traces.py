@@ -22,7 +22,7 @@ import numpy as np
 
 from ..base import Detector, DetectorResult, register
 from ..traces import jpeg as J
-from ..traces.common import localized_score, sigmoid, upsample_blocks
+from ..traces.common import localized_score, logit, sigmoid, top_contrast, upsample_blocks
 
 PRIOR = np.log(0.1 / 0.9)  # prior log-odds that a block was edited
 MIN_SIDE = 32
@@ -39,8 +39,9 @@ def _posterior(llr: np.ndarray, cnt: np.ndarray, radius: int = 1) -> np.ndarray:
     return sigmoid(np.clip(s + PRIOR, -30, 30)).astype(np.float32)
 
 
-def _ghost(coefs: np.ndarray, qualities) -> tuple[np.ndarray, np.ndarray, int | None] | None:
-    """Block probability that a region's compression history differs (JPEG ghost), valid blocks, ghost quality."""
+def _ghost(coefs: np.ndarray, qualities):
+    """Block probability that a region's compression history differs (JPEG ghost), valid blocks, ghost quality
+    and the top-block contrast of the ghost z; None when too small or flat."""
     if not qualities:
         return None
     cur = J.jpeg_ghost(coefs, qualities, GHOST_BLOCK // 8)
@@ -57,7 +58,7 @@ def _ghost(coefs: np.ndarray, qualities) -> tuple[np.ndarray, np.ndarray, int | 
     prob = sigmoid((best - GHOST_Z) * 1.5).astype(np.float32)
     hot = prob >= 0.5
     q = int(qualities[int(np.bincount(zs[hot].argmax(-1), minlength=len(qualities)).argmax())]) if hot.any() else None
-    return prob, den >= 0.34, q
+    return prob, den >= 0.34, q, top_contrast(best, den >= 0.34)
 
 
 def _clipped_blocks(gray: np.ndarray, off) -> np.ndarray:
@@ -83,6 +84,9 @@ class JpegTraces(Detector):
         findings = []
         comps: dict[str, tuple[float, np.ndarray]] = {}
         extra: dict = {"not_applicable": {}}
+        # continuous per-component statistics for the fusion (top-block contrast against the photo's median)
+        evid: dict[str, float] = {}
+        extra["evidence"] = evid
 
         quality = None
         if is_jpeg:
@@ -121,7 +125,8 @@ class JpegTraces(Detector):
             post = _posterior(llr, cnt)
             informative = cv2.boxFilter((cnt > 0).astype(np.float32), -1, (3, 3)) > 0
             score, st = localized_score(post, informative)
-            return (score, upsample_blocks(post, 8, (h, w), grid), st["largest"]), n
+            contrast = top_contrast(logit(post), informative)
+            return (score, upsample_blocks(post, 8, (h, w), grid), st["largest"], contrast), n
 
         shifted = off != (0, 0) and strength > 0.04  # an earlier blocking grid off the file's grid
         coefs_off = J.block_dct(gray, off) if (is_jpeg and shifted) else coefs
@@ -136,6 +141,7 @@ class JpegTraces(Detector):
                     steps=n_steps))
                 comps["lattice"] = res[:2]
                 extra["lattice_region"] = round(res[2], 4)
+                evid["lattice"] = res[3]
             else:
                 extra["not_applicable"]["lattice"] = "no trace of an earlier JPEG compression in the pixels"
         elif shifted and min(coefs_off.shape[:2]) >= 2:
@@ -144,6 +150,7 @@ class JpegTraces(Detector):
             if res:
                 comps["nonaligned_jpeg"] = res[:2]
                 extra["nonaligned_region"] = round(res[2], 4)
+                evid["nonaligned_jpeg"] = res[3]
             else:
                 extra["not_applicable"]["nonaligned_jpeg"] = "no earlier quantisation lattice on the shifted grid"
         else:
@@ -163,6 +170,7 @@ class JpegTraces(Detector):
                     f"photo was JPEG-compressed at least twice ({len(used)} frequencies show double quantisation)",
                     frequencies=used[:6], primary_steps=q1s))
                 comps["double_jpeg"] = (score, upsample_blocks(post, 8, (h, w)))
+                evid["double_jpeg"] = top_contrast(logit(post), informative)
                 extra["double_jpeg_region"] = round(st["largest"], 4)
             else:
                 extra["not_applicable"]["double_jpeg"] = "no double-quantisation pattern (single compression)"
@@ -178,8 +186,9 @@ class JpegTraces(Detector):
             gh = _ghost(gc, J.ghost_qualities(quality))
             if gh is None:
                 continue
-            prob, valid_b, gq = gh
+            prob, valid_b, gq, contrast = gh
             score, st = localized_score(prob, valid_b, open_px=0)
+            evid["ghost"] = max(evid.get("ghost", 0.0), contrast)
             if best_ghost is None or score > best_ghost[0]:
                 best_ghost = (score, upsample_blocks(prob, GHOST_BLOCK, (h, w), g_off), g_off, gq, st["largest"])
         if best_ghost is None:
@@ -200,11 +209,14 @@ class JpegTraces(Detector):
             post = sigmoid((zz - 2.5) * 2.0).astype(np.float32)
             score, _ = localized_score(post, np.isfinite(z))
             comps["ela"] = (0.5 * score, upsample_blocks(post, 16, (h, w)))
+            evid["ela"] = top_contrast(zz, np.isfinite(z))
 
         if not comps:
             return DetectorResult(self.name, findings=findings, score=0.0, map=None, extra=extra,
                                   reason="no compression inconsistency measurable")
         extra["components"] = {k: round(v[0], 4) for k, v in comps.items()}
+        for k in evid:
+            evid[k] = round(float(evid[k]), 4)
         best = max(comps, key=lambda k: comps[k][0])
         score = comps[best][0]
         fmap = np.zeros((h, w), np.float32)

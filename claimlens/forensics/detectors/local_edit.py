@@ -240,4 +240,4 @@ class LocalEdit(Detector):
                 f"as a painted or regenerated patch would (weak signal, confidence {score:.2f})",
                 bbox=bbox, score=round(score, 3), area_fraction=round(len(ys) / ps.size, 4)))
         return DetectorResult(self.name, findings=findings, score=score, map=m,
-                              extra={"block": b, "stat": round(stat, 4)})
+                              extra={"block": b, "stat": round(stat, 4), "evidence": {"stat": round(stat, 4)}})

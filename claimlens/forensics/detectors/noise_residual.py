@@ -16,7 +16,7 @@ import numpy as np
 import pywt
 
 from ..base import Detector, DetectorResult, register
-from ..traces.common import downscale, localized_score, robust_z, sigmoid
+from ..traces.common import downscale, localized_score, robust_z, sigmoid, top_contrast
 
 WORK_PIXELS = 1_000_000
 Z_THRESHOLD = 4.0
@@ -126,4 +126,5 @@ class NoiseResidual(Detector):
                 area_fraction=round(st["largest"], 4), direction=direction, score=round(score, 3)))
         return DetectorResult(self.name, findings=findings, score=score, map=m,
                               extra={"block": block, "valid_fraction": round(float(valid.mean()), 3),
-                                     "region": round(st["largest"], 4)})
+                                     "region": round(st["largest"], 4),
+                                     "evidence": {"top_z": round(top_contrast(np.abs(zs), near), 4)}})

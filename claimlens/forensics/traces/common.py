@@ -43,6 +43,23 @@ def block_reduce(a: np.ndarray, b: int, fn=np.mean) -> np.ndarray:
     return fn(v, axis=(1, 3))
 
 
+def top_contrast(values: np.ndarray, valid: np.ndarray | None = None, frac: float = 0.02) -> float:
+    """Mean of the top `frac` of the valid values minus their median: how far the most anomalous blocks
+    stand above the photo's own typical block (a continuous image-level statistic, 0 when nothing stands out)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[valid & np.isfinite(v)] if valid is not None else v[np.isfinite(v)]
+    if v.size < 4:
+        return 0.0
+    k = max(1, int(round(frac * v.size)))
+    top = np.partition(v, v.size - k)[v.size - k :]
+    return float(max(0.0, top.mean() - np.median(v)))
+
+
+def logit(p, eps: float = 1e-6):
+    q = np.clip(np.asarray(p, dtype=np.float64), eps, 1.0 - eps)
+    return np.log(q / (1.0 - q))
+
+
 def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
