@@ -33,39 +33,57 @@ class StoredFile:
 
 
 class BlobWriter:
-    """One upload in progress: written to a temp file in the store and hashed as it arrives.
+    """One upload in progress: hashed as it arrives and written to a temp file in the store (bytes past the
+    first BUFFER go to the file as they come).
 
     `write` raises TooLarge (and removes the temp file) as soon as max_bytes is passed; `commit` makes the blob
     durable under its content address; `abort` drops it. A writer that is neither committed nor aborted (the
     process died) leaves a temp file that garbage collection removes after the grace period.
     """
 
+    BUFFER = 64 * 1024  # the first bytes wait in memory: a small photo's file is made in the committing thread
+
     def __init__(self, store: "BlobStore", max_bytes: int | None = None, filename: str = ""):
         self.store, self.max_bytes, self.filename = store, max_bytes, filename
         self.size = 0
         self._hash = hashlib.sha256()
-        self._fd, self._tmp = tempfile.mkstemp(dir=store.tmp, prefix="up-")
+        self._buf = bytearray()
+        self._fd = self._tmp = None
+        self._open = True
+
+    def _spill(self) -> None:
+        if self._fd is None:
+            self._fd, self._tmp = tempfile.mkstemp(dir=self.store.tmp, prefix="up-")
+        buf, self._buf = self._buf, bytearray()
+        with memoryview(buf) as view:
+            done = 0
+            while done < len(buf):
+                done += os.write(self._fd, view[done:])
 
     @property
     def path(self) -> str:
-        """The temp file (complete once the upload has arrived; checked before `commit`)."""
+        """The temp file, written out (complete once the upload has arrived; checked before `commit`)."""
+        self._spill()
         return self._tmp
 
     def write(self, data) -> None:
-        if self._fd is None:
+        if not self._open:
             raise ValueError("upload already finished")
         self.size += len(data)
         if self.max_bytes is not None and self.size > self.max_bytes:
             self.abort()
             raise TooLarge(f"{self.filename or 'file'} is larger than the {human_bytes(self.max_bytes)} limit")
         self._hash.update(data)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
+        self._buf += data
+        if len(self._buf) >= self.BUFFER:
+            self._spill()
 
     def commit(self, sync: bool = True) -> StoredFile:
         """fsync, then link to blobs/ab/cd/<sha256> unless that content is already stored (never overwritten)."""
+        if not self._open:
+            raise ValueError("upload already finished")
         try:
+            self._spill()
             if sync:
                 os.fsync(self._fd)
             os.close(self._fd)
@@ -77,6 +95,8 @@ class BlobWriter:
             self.abort()
 
     def abort(self) -> None:
+        self._open = False
+        self._buf = bytearray()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

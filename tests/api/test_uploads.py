@@ -175,7 +175,7 @@ def test_gc_removes_orphans_and_spares_uploads_in_flight_and_referenced_blobs(li
     stale_tmp = st.blobs.tmp / "up-stale"
     stale_tmp.write_bytes(b"half an upload from a crashed process")
     os.utime(stale_tmp, (old, old))
-    data = photo(10) + os.urandom(50_000)
+    data = photo(10) + os.urandom(150_000)
     up = RawUpload(srv, w, data, "O-flight")
     up.send(len(up.body) - 20_000)
     assert wait_for(lambda: len(temp_files(st)) == 2)
