@@ -115,7 +115,7 @@ class JpegTraces(Detector):
         clipped = _clipped_blocks(gray, (0, 0) if is_jpeg else off)
 
         def lattice(c, clip, grid):
-            """Blocks off the quantisation lattice of an earlier compression on `grid`: (score, map, steps)."""
+            """Blocks off the lattice of an earlier compression on `grid`: ((score, map, region, contrast), steps)."""
             steps = J.estimate_steps(c)
             n = sum(q >= 3 for q in steps.values())
             if n < 3:
