@@ -7,6 +7,7 @@ Unrelated real photos (other captures of the same objects and landmarks, other s
     python -m bench.index                      # 100k and 1M photos
     python -m bench.index --sizes 100k,1m,10m  # 10M too (opt-in: long build, ~10 GB of files)
     python -m bench.index --calibrate          # the pixel check's threshold, on photos the benchmark never plants
+    python -m bench.index --same-scene-evidence  # would a finer pixel check separate tripod exposures? (no)
 
 Pixel check calibration (claimlens/index/pixels.py MIN_AGREEMENT), from --calibrate: copies (re-encode,
 resize, crop, mirror, rotation, border, overlay, screenshot, brightness) of CrackForest, ScanNet and Freiburg
@@ -189,6 +190,102 @@ def calibrate(data: Path) -> int:
     return 0
 
 
+def _warp_to_grid(q, cand, cand_work, tr, side):
+    """The query warped onto the candidate's work image shrunk to `side` (longest side), that image, the
+    mask of covered pixels and the query pixels per grid pixel (the same chain of frames as pixels.py)."""
+    import cv2
+
+    from claimlens.index.pixels import _mat, _scale_shift
+    from claimlens.index.verify import _trim
+
+    cw, ch = cand.keypoints.size
+    f = min(1.0, side / max(cw, ch))
+    grid = cv2.resize(cand_work, (max(1, round(cw * f)), max(1, round(ch * f))), interpolation=cv2.INTER_AREA)
+    gh, gw = grid.shape
+    g = q.image[:, ::-1] if tr.mirrored else q.image
+    qh, qw = g.shape
+    t, b, l, r = cand.trim
+    Hc, Wc = cand.shape
+    tq, bq, lq, rq = _trim(q, tr.mirrored)
+    Hq, Wq = q.shape
+    A = (np.linalg.inv(_scale_shift((Wq - lq - rq) / qw, (Hq - tq - bq) / qh, lq, tq)) @ np.linalg.inv(_mat(tr.matrix))
+         @ _scale_shift((Wc - l - r) / cw, (Hc - t - b) / ch, l, t)
+         @ _scale_shift(cw / gw, ch / gh, 0.5 * cw / gw - 0.5, 0.5 * ch / gh - 0.5))
+    fs = float(np.sqrt(abs(np.linalg.det(A[:2, :2]))))
+    if fs > 1.01:
+        sw, sh = max(1, round(qw / fs)), max(1, round(qh / fs))
+        g = cv2.resize(np.ascontiguousarray(g), (sw, sh), interpolation=cv2.INTER_AREA)
+        A = _scale_shift(sw / qw, sh / qh, 0.5 * sw / qw - 0.5, 0.5 * sh / qh - 0.5) @ A
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    out = cv2.warpAffine(np.ascontiguousarray(g, np.float32), A[:2], (gw, gh), flags=flags)
+    cover = cv2.warpAffine(np.ones(g.shape, np.float32), A[:2], (gw, gh), flags=flags)
+    mask = cv2.erode((cover > 0.999).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    return out, grid.astype(np.float32), mask, fs
+
+
+def _residual_ncc(a, b, mask, bs=8):
+    """Median over fully covered 8x8 blocks of the NCC of high-pass residuals (as pixels.py, any grid)."""
+    import cv2
+
+    a = a - cv2.GaussianBlur(a, (0, 0), 1.5)
+    b = b - cv2.GaussianBlur(b, (0, 0), 1.5)
+    vals = []
+    for y in range(0, mask.shape[0] - bs + 1, bs):
+        for x in range(0, mask.shape[1] - bs + 1, bs):
+            if not mask[y : y + bs, x : x + bs].all():
+                continue
+            u, v = a[y : y + bs, x : x + bs].ravel(), b[y : y + bs, x : x + bs].ravel()
+            u, v = u - u.mean(), v - v.mean()
+            den = float(np.sqrt((u * u).sum() * (v * v).sum()))
+            if den > 1e-3:
+                vals.append(float((u * v).sum()) / den)
+    return float(np.median(vals)) if len(vals) >= 4 else float("nan")
+
+
+def same_scene_evidence(data: Path) -> int:
+    """Can a finer pixel check tell a second tripod exposure from an edited copy? Residual agreement at the
+    64 px thumbnail and on 128/256/512 px grids of the candidate, for copies of calibration photos (never
+    planted) and for the benchmark's fixed-camera pairs (reported only: nothing is tuned on them)."""
+    from claimlens.index.fingerprint import to_gray, work_image
+    from claimlens.index.pixels import agreement
+    from claimlens.index.verify import verify
+
+    copies, _ = calibration_pairs(data)
+    ox = data / "multiview/oxford_affine_mllab/data"
+    rng = np.random.default_rng(3)
+    tripod = []
+    for n in ("bikes", "leuven"):
+        a = load(ox / f"{n}1.png")
+        for k in (2, 3):
+            b = load(ox / f"{n}{k}.png")
+            tripod += [(a, b if t == "none" else T.apply(t, b, rng)) for t in NEGATIVE_TRANSFORMS]
+    sides = (128, 256, 512)
+    res = {}
+    for kind, pairs in (("copies of calibration photos", copies), ("bikes/leuven second exposures", tripod)):
+        rows = []
+        for ref_im, q_im in pairs:
+            ref, q = fingerprint(ref_im), fingerprint(q_im, query=True)
+            tr = verify(q, ref)
+            if tr is None:
+                continue
+            work, _ = work_image(to_gray(ref_im))
+            row = [agreement(q, ref, tr) or float("nan")]
+            for side in sides:
+                out, grid, mask, _ = _warp_to_grid(q, ref, work, tr, side)
+                row.append(_residual_ncc(out, grid, mask))
+            rows.append(row)
+        res[kind] = np.array(rows)
+    print("median block NCC of high-pass residuals, query aligned to the candidate")
+    print("| grid | copies min / p5 / median | second exposures min / median / max | copies at or below that max |")
+    print("|---|---|---|---|")
+    c, t = res["copies of calibration photos"], res["bikes/leuven second exposures"]
+    for j, name in enumerate(["64 px thumbnail"] + [f"{s} px" for s in sides]):
+        cj, tj = c[:, j][~np.isnan(c[:, j])], t[:, j][~np.isnan(t[:, j])]
+        print(f"| {name} | {pct(cj, 0):.2f} / {pct(cj, 5):.2f} / {pct(cj, 50):.2f} | {pct(tj, 0):.2f} / {pct(tj, 50):.2f} / "
+              f"{pct(tj, 100):.2f} | {np.mean(cj <= pct(tj, 100)):.0%} of {len(cj)} |")
+    return 0
+
+
 def pct(a, q):
     return float(np.percentile(a, q)) if len(a) else float("nan")
 
@@ -198,6 +295,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default="100k,1m", help="comma list of index sizes: 100k, 1m, 10m (10m is opt-in)")
     ap.add_argument("--backend", default="mih", choices=["mih", "faiss", "numpy"])
     ap.add_argument("--calibrate", action="store_true", help="calibrate the pixel check's threshold and exit")
+    ap.add_argument("--same-scene-evidence", action="store_true",
+                    help="print how copies and second tripod exposures agree at finer scales, and exit")
     ap.add_argument("--brute-queries", type=int, default=200, help="queries timed with the brute-force baseline")
     ap.add_argument("--workdir", default=None, help="where to build the indexes (default: a temporary folder)")
     args = ap.parse_args(argv)
@@ -212,6 +311,8 @@ def main(argv=None) -> int:
     sizes = [int(float(s[:-1]) * {"k": 1e3, "m": 1e6}[s[-1].lower()]) for s in args.sizes.split(",")]
     if args.calibrate:
         return calibrate(data)
+    if args.same_scene_evidence:
+        return same_scene_evidence(data)
 
     t0 = time.perf_counter()
     planted, unrelated = photo_sets(data)
@@ -248,6 +349,16 @@ def main(argv=None) -> int:
         res_p, ts_p, tv_p = run_queries(ix, [q for _, _, q in pos])
         res_n, ts_n, tv_n = run_queries(ix, [q for _, q in neg])
         q_rss = rss_gb()
+        # synthetic candidates have no verification record (a lookup only): time what an unrelated real one costs
+        ranked = [ix._ranked(q) for _, q in neg]
+        n_cand = np.mean([len(r) for r in ranked])
+        n_synth = np.mean([sum(c[0] >= SYNTH_ID0 for c in r) for r in ranked])
+        t_unrel = []
+        for k, (_, q) in enumerate(neg[:300]):
+            pid = (k * 7) % len(planted_fps)
+            t = time.perf_counter()
+            ix.check(q, pid)
+            t_unrel.append((time.perf_counter() - t) * 1e3)
         ts = np.concatenate([ts_p, ts_n])
         tv = np.concatenate([tv_p, tv_n])
         recall = {}
@@ -273,6 +384,7 @@ def main(argv=None) -> int:
             "total_p50": pct(ts + tv, 50), "total_p99": pct(ts + tv, 99),
             "recall": recall, "false_per_1000": 1000 * false_matches / len(neg), "wrong_pos": wrong_pos,
             "false_other_per_1000": 1000 * false_other / max(len(neg) - len(fixed), 1), "n_same_scene": len(fixed),
+            "n_cand": n_cand, "n_synth": n_synth, "unrel_p50": pct(t_unrel, 50), "unrel_p99": pct(t_unrel, 99),
             "bf_p50": pct(tb, 50), "bf_p99": pct(tb, 99), "bf_recall": bf_recall,
         }
         rows.append(row)
@@ -296,6 +408,8 @@ def print_row(r, n_neg):
     print(f"search (ANN candidates) p50 {r['search_p50']:.2f} ms p99 {r['search_p99']:.2f} ms; "
           f"verification p50 {r['verify_p50']:.2f} ms p99 {r['verify_p99']:.2f} ms; "
           f"search+verify p50 {r['total_p50']:.2f} ms p99 {r['total_p99']:.2f} ms")
+    print(f"candidates per unrelated query: {r['n_cand']:.1f} ({r['n_synth']:.1f} synthetic, not verified here); "
+          f"verifying an unrelated real photo costs p50 {r['unrel_p50']:.2f} ms, p99 {r['unrel_p99']:.2f} ms")
     print("recall after verification: " + ", ".join(f"{k} {v:.3f}" for k, v in r["recall"].items()))
     print(f"false matches per 1000 unrelated queries: {r['false_per_1000']:.2f} ({n_neg} queries); "
           f"positives that also matched another photo: {r['wrong_pos']}")

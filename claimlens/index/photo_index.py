@@ -42,7 +42,11 @@ LOCAL_RADIUS = 10  # bits of a 64-bit local code
 LOCAL_K = 4  # neighbours per local code
 MAX_CANDIDATES = 8  # photos verified per query
 MIN_VOTES = 2  # local codes a photo must share with the query to be verified (unless its pHash is near)
-MIH_MIN_VOTES = 1  # the mih backend lists codes beyond its exact radius only by chance: one shared code counts
+# The mih backend finds codes beyond its exact radius only by chance, so a copy may share a single code with
+# the query: one code counts when it is within LONE_CODE_RADIUS bits. Unrelated codes that reach the range
+# check share a 24-bit key and differ in the other 40 bits like coin flips (median 20): at 10 M photos about
+# 3 per query land within LOCAL_RADIUS, while within 7 bits is rarer by two orders of magnitude.
+LONE_CODE_RADIUS = 7
 LOCAL_FAISS = {"nhash": 3, "nflip": 1}  # multi-index hashing: 3 x 21-bit keys, probes 1 bit away
 # mih layouts: local codes 2 x 24-bit keys probed 1 bit away (every code within 3 bits, most within 10);
 # global hashes 4 x 16-bit keys probed 1 bit away (every hash within 7 bits)
@@ -299,8 +303,8 @@ class PhotoIndex:
         """(photo_id, global distance or None, local votes, views to verify), most promising first.
 
         A photo is a candidate when its pHash is within GLOBAL_RADIUS of the query's (or its mirror's), or
-        when it shares local codes with the query (one vote per query code and photo; MIN_VOTES, or
-        MIH_MIN_VOTES with the mih backend).
+        when it shares MIN_VOTES local codes with the query (one vote per query code and photo), or with the
+        mih backend one code within LONE_CODE_RADIUS bits.
         The view (as given, mirrored) with more evidence is verified first, the other only with MIN_VOTES of its own."""
         exclude = {int(i) for i in exclude_ids}
         D, I = self.globals.search(np.stack([fp.global_hash, fp.mirror_hash]), 8, GLOBAL_RADIUS)
@@ -317,16 +321,20 @@ class PhotoIndex:
         codes = np.concatenate(codes).reshape(-1, 8)
         votes: Counter = Counter()
         mvotes: Counter = Counter()
+        closeness: Counter = Counter()  # ties in votes go to the photo whose codes are nearer
+        nearest: dict[int, int] = {}
         if len(codes):
-            qi, ids, _ = self.locals.range_search(codes, LOCAL_RADIUS, LOCAL_K)  # one per query code and photo
-            for q, i in zip(qi.tolist(), ids.tolist()):
+            qi, ids, dist = self.locals.range_search(codes, LOCAL_RADIUS, LOCAL_K)  # one per query code and photo
+            for q, i, d in zip(qi.tolist(), ids.tolist(), dist.tolist()):
                 if i not in exclude:
                     votes[i] += 1
+                    closeness[i] += LOCAL_RADIUS + 1 - d
+                    nearest[i] = min(d, nearest.get(i, 99))
                     if q >= len(direct):
                         mvotes[i] += 1
-        min_votes = MIH_MIN_VOTES if self.backend_kind == "mih" else MIN_VOTES
-        keep = set(gdist) | {i for i, v in votes.items() if v >= min_votes}
-        ranked = sorted(keep, key=lambda i: (i not in gdist, -votes[i], gdist.get(i, 99)))[:MAX_CANDIDATES]
+        lone = self.backend_kind == "mih"
+        keep = set(gdist) | {i for i, v in votes.items() if v >= MIN_VOTES or (lone and nearest[i] <= LONE_CODE_RADIUS)}
+        ranked = sorted(keep, key=lambda i: (i not in gdist, -votes[i], -closeness[i], gdist.get(i, 99), i))[:MAX_CANDIDATES]
         out = []
         for i in ranked:
             # evidence per view: a near pHash counts as many votes
