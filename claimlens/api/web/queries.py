@@ -211,3 +211,12 @@ def other_claims(store, actor: Actor, ids: list[int]) -> list[dict]:
         return [{"id": c.id, "order_ref": c.order_ref, "state": c.state}
                 for c in rows if access.can_read_claim(actor, c.merchant_id, c.buyer_id)]
 
+
+
+def desk_products(store, actor: Actor) -> list[dict]:
+    """Products of the operator's shop, for the phone request form (the operator's desk is its shop's)."""
+    if actor.role is not Role.OPERATOR or actor.merchant_id is None:
+        raise Forbidden("only the shop's operators file phone requests here")
+    with store.db.read() as s:
+        rows = s.execute(select(Product).where(Product.merchant_id == actor.merchant_id).order_by(Product.name))
+        return [{"id": p.id, "name": p.name, "sku": p.sku} for p in rows.scalars()]

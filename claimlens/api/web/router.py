@@ -1,9 +1,10 @@
 """Console pages. Handlers are plain functions (thread pool): they read the session, call the claim service
-(claimlens.store.service) or claimlens.api.web.queries, and render a template. Domain errors become HTML pages
-with the same status the API would answer."""
+(claimlens.store.service), the repair desk (store.repair) or claimlens.api.web.queries, and render a template.
+Domain errors become HTML pages with the same status the API would answer."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -19,7 +20,9 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature
 
+from ...cases import access
 from ...cases.errors import DomainError, Forbidden, Invalid, NotFound
+from ...cases.repair import OPEN_STATES, RepairInput
 from ...cases.workflow import Actor, ClaimType, Role, State
 from ...forensics import ImageTooLarge, InputError
 from ..deps import SESSION_COOKIE, SESSION_MAX_AGE, session_serializer
@@ -89,7 +92,8 @@ def check_csrf(ctx: Ctx, token: str) -> None:
 def home_url(actor: Actor | None) -> str:
     if actor is None:
         return f"{PREFIX}/login"
-    return PREFIX + {Role.MERCHANT: "/merchant", Role.BUYER: "/my"}.get(actor.role, "/queue")
+    return PREFIX + {Role.MERCHANT: "/merchant", Role.BUYER: "/my", Role.OPERATOR: "/desk",
+                     Role.TECHNICIAN: "/jobs"}.get(actor.role, "/queue")
 
 
 def page(fn):
@@ -291,6 +295,7 @@ def new_claim(ctx: Ctx, order_ref: str = Form(""), product_id: str = Form(""), t
 @page
 def case_page(ctx: Ctx, claim_id: int, media: int | None = None, filed: int = 0, done: str = "", answered: int = 0):
     actor = ctx.need()
+    access.check_not_repair_staff(actor)
     d = ctx.store.service.claim_detail(actor, claim_id)
     names = queries.claim_names(ctx.store, d)
     staff = actor.role in queries.REVIEWERS or actor.role is Role.PLATFORM
@@ -522,3 +527,173 @@ def add_packing(ctx: Ctx, order_ref: str = Form(""), product_id: str = Form(""),
 def my_claims(ctx: Ctx):
     actor = ctx.need(Role.BUYER)
     return ctx.render("my_claims.html", claims=ctx.store.service.list_claims(actor, limit=200))
+
+
+# Repair desk -----------------------------------------------------------------------------------
+# The rules (who moves a request, dispatch choice, SLA, who sees customer data) live in claimlens.cases.repair and
+# claimlens.store.repair_desk; these pages only call store.repair and show what it answers.
+OPEN = {s.value for s in OPEN_STATES}
+JOB_ACTIONS = ("accept", "decline", "arrive", "resolve")
+TIMES = ("created_at", "due_at", "dispatched_at", "accept_by", "eta_at", "accepted_at", "on_site_at", "closed_at")
+
+
+def _utc(value) -> str | None:
+    """A service time (ISO string or datetime) as UTC ISO seconds, which the page shows in the viewer's zone."""
+    if not value:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return queries.iso(value)
+
+
+def _times(r: dict) -> dict:
+    r = dict(r)
+    for k in TIMES:
+        if k in r:
+            r[k] = _utc(r[k])
+    if r.get("timeline"):
+        r["timeline"] = [dict(e, at=_utc(e["at"])) for e in r["timeline"]]
+    return r
+
+
+def _desk_page(ctx: Ctx, error: str | None = None, values: dict | None = None, status: int = 200,
+               found: list[dict] | None = None, phone: str = "", search_error: str | None = None):
+    actor, repair = ctx.actor, ctx.store.repair
+    techs = repair.list_technicians(actor)
+    board = repair.sla_view(actor)
+    board["requests"] = [_times(r) for r in board["requests"]]
+    return ctx.render("desk.html", status=status, board=board, coverage=repair.coverage(actor), technicians=techs,
+                      names={t["id"]: t["name"] for t in techs}, districts=repair.list_districts(actor),
+                      products=queries.desk_products(ctx.store, actor),
+                      skills=sorted({s for t in techs for s in t["skills"]}), error=error, values=values or {},
+                      found=found, phone=phone, search_error=search_error)
+
+
+@router.get("/desk")
+@page
+def desk(ctx: Ctx):
+    ctx.need(Role.OPERATOR)
+    return _desk_page(ctx)
+
+
+@router.post("/desk/requests")
+@page
+def file_repair_request(ctx: Ctx, customer_name: str = Form(""), phone: str = Form(""), address: str = Form(""),
+                        district: str = Form(""), product_id: str = Form(""), skill: str = Form(""),
+                        fault: str = Form(""), priority: str = Form("normal"), csrf: str = Form("")):
+    actor = ctx.need(Role.OPERATOR)
+    check_csrf(ctx, csrf)
+    values = {"customer_name": customer_name, "phone": phone, "address": address, "district": district,
+              "product_id": product_id, "skill": skill, "fault": fault, "priority": priority}
+    if not all(v.strip() for v in (customer_name, phone, address, district, fault)):
+        return _desk_page(ctx, ctx.t("err.required"), values, 422)
+    data = RepairInput(customer_name=customer_name, phone=phone, address=address, district=district, fault=fault,
+                       skill=skill.strip() or None, product_id=int(product_id) if product_id.isdigit() else None,
+                       priority=priority)
+    try:
+        r = ctx.store.repair.create_request(actor, data)
+    except DomainError as exc:
+        return _desk_page(ctx, exc.message, values, exc.status)
+    return see_other(f"{PREFIX}/desk/requests/{r['id']}?filed=1")
+
+
+@router.post("/desk/search")
+@page
+def search_caller(ctx: Ctx, phone: str = Form(""), csrf: str = Form("")):
+    """By POST, like the API, so that no access log records the phone number."""
+    actor = ctx.need(Role.OPERATOR)
+    check_csrf(ctx, csrf)
+    try:
+        ids = ctx.store.repair.find_requests(actor, phone)
+    except DomainError as exc:
+        return _desk_page(ctx, phone=phone, search_error=exc.message, status=exc.status)
+    found = [_times(ctx.store.repair.get_request(actor, i)) for i in reversed(ids[-20:])]
+    return _desk_page(ctx, found=found, phone=phone)
+
+
+def _request_page(ctx: Ctx, request_id: int, status: int = 200, error: str | None = None, **kw):
+    actor = ctx.actor
+    r = _times(ctx.store.repair.get_request(actor, request_id))
+    techs = ctx.store.repair.list_technicians(actor)
+    return ctx.render("repair_request.html", status=status, r=r, technicians=techs, error=error,
+                      names={t["id"]: t["name"] for t in techs}, desk=actor.role is Role.OPERATOR, **kw)
+
+
+@router.get("/desk/requests/{request_id}")
+@page
+def desk_request(ctx: Ctx, request_id: int, filed: int = 0, moved: int = 0):
+    ctx.need(Role.OPERATOR)
+    return _request_page(ctx, request_id, filed=filed, moved=moved)
+
+
+@router.post("/desk/dispatch")
+@page
+def redispatch(ctx: Ctx, request_id: str = Form(""), technician_id: str = Form(""), reason: str = Form(""),
+               csrf: str = Form("")):
+    """Manual override: send the request to a named technician (or let the desk choose again), with a reason."""
+    actor = ctx.need(Role.OPERATOR)
+    check_csrf(ctx, csrf)
+    if not request_id.isdigit():
+        raise Invalid(ctx.t("err.required"))
+    tid = int(technician_id) if technician_id.isdigit() else None
+    try:
+        ctx.store.repair.dispatch(actor, int(request_id), tid, reason.strip())
+    except DomainError as exc:
+        if exc.status in (403, 404):
+            raise
+        return _request_page(ctx, int(request_id), status=exc.status, error=exc.message)
+    return see_other(f"{PREFIX}/desk/requests/{request_id}?moved=1")
+
+
+def _jobs_page(ctx: Ctx, status: int = 200, error: str | None = None, done: str = ""):
+    actor, repair = ctx.actor, ctx.store.repair
+    me = next(iter(repair.list_technicians(actor)), None)
+    rows = repair.list_requests(actor, limit=100)
+    open_jobs = [_times(repair.get_request(actor, r["id"])) for r in rows if r["state"] in OPEN]
+    open_jobs.sort(key=lambda r: (r["sla"]["minutes_left"], r["id"]))
+    closed = [_times(r) for r in rows if r["state"] not in OPEN][:20]
+    return ctx.render("jobs.html", status=status, me=me, jobs=open_jobs, closed=closed, error=error, done=done)
+
+
+@router.get("/jobs")
+@page
+def jobs(ctx: Ctx, done: str = ""):
+    ctx.need(Role.TECHNICIAN)
+    return _jobs_page(ctx, done=done)
+
+
+@router.get("/jobs/{job_id}")
+@page
+def job_page(ctx: Ctx, job_id: int):
+    ctx.need(Role.TECHNICIAN)
+    return _request_page(ctx, job_id)
+
+
+@router.post("/jobs/{job_id}/act")
+@page
+def job_action(ctx: Ctx, job_id: int, action: str = Form(""), reason: str = Form(""), csrf: str = Form("")):
+    actor = ctx.need(Role.TECHNICIAN)
+    check_csrf(ctx, csrf)
+    if action not in JOB_ACTIONS:
+        raise Invalid(f"unknown action {action!r}")
+    try:
+        res = ctx.store.repair.act(actor, job_id, action, reason.strip())
+    except DomainError as exc:
+        if exc.status in (403, 404):
+            raise
+        return _jobs_page(ctx, status=exc.status, error=exc.message)
+    return see_other(f"{PREFIX}/jobs?{urlencode({'done': res['state']})}")
+
+
+@router.post("/jobs/availability")
+@page
+def job_availability(ctx: Ctx, available: str = Form(""), csrf: str = Form("")):
+    actor = ctx.need(Role.TECHNICIAN)
+    check_csrf(ctx, csrf)
+    me = next(iter(ctx.store.repair.list_technicians(actor)), None)
+    if me is None:
+        raise NotFound("technician not found")
+    ctx.store.repair.update_technician(actor, me["id"], {"available": available == "1"})
+    return see_other(f"{PREFIX}/jobs")
