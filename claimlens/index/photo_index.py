@@ -38,14 +38,17 @@ from .verify import Transform, verify
 from .vstore import VerifyStore, remove_file
 
 GLOBAL_RADIUS = 12  # pHash bits
+# pHashes this near rank before local votes: among 10 M random 64-bit hashes one within 8 bits of a query turns
+# up about once in 180 queries, one within 12 bits 4.6 times per query (those rank after photos with votes)
+GLOBAL_SURE = 8
 LOCAL_RADIUS = 10  # bits of a 64-bit local code
 LOCAL_K = 4  # neighbours per local code
 MAX_CANDIDATES = 8  # photos verified per query
 MIN_VOTES = 2  # local codes a photo must share with the query to be verified (unless its pHash is near)
 # The mih backend finds codes beyond its exact radius only by chance, so a copy may share a single code with
 # the query: one code counts when it is within LONE_CODE_RADIUS bits. Unrelated codes that reach the range
-# check share a 24-bit key and differ in the other 40 bits like coin flips (median 20): at 10 M photos about
-# 3 per query land within LOCAL_RADIUS, while within 7 bits is rarer by two orders of magnitude.
+# check share a 24-bit key and differ in the other 40 bits like coin flips (median 20): with random codes at
+# 1 M photos 3.5 lone codes per query land within LOCAL_RADIUS, 0.05 within 7 bits (most sit at 9-10 bits).
 LONE_CODE_RADIUS = 7
 LOCAL_FAISS = {"nhash": 3, "nflip": 1}  # multi-index hashing: 3 x 21-bit keys, probes 1 bit away
 # mih layouts: local codes 2 x 24-bit keys probed 1 bit away (every code within 3 bits, most within 10);
@@ -334,7 +337,8 @@ class PhotoIndex:
                         mvotes[i] += 1
         lone = self.backend_kind == "mih"
         keep = set(gdist) | {i for i, v in votes.items() if v >= MIN_VOTES or (lone and nearest[i] <= LONE_CODE_RADIUS)}
-        ranked = sorted(keep, key=lambda i: (i not in gdist, -votes[i], -closeness[i], gdist.get(i, 99), i))[:MAX_CANDIDATES]
+        sure = {i for i, d in gdist.items() if d <= GLOBAL_SURE}
+        ranked = sorted(keep, key=lambda i: (i not in sure, -votes[i], -closeness[i], gdist.get(i, 99), i))[:MAX_CANDIDATES]
         out = []
         for i in ranked:
             # evidence per view: a near pHash counts as many votes
