@@ -391,6 +391,8 @@ class ClaimService:
         access.require_role(actor, Role.ADMIN, Role.SYSTEM)
         if role not in USER_ROLES:
             raise Invalid(f"role must be one of {', '.join(USER_ROLES)}")
+        if role in (Role.OPERATOR.value, Role.TECHNICIAN.value):
+            raise Invalid(f"a {role} belongs to a shop's repair desk: add one with POST /api/repair/{role}s")
         if role == "merchant" and merchant_id is None:
             raise Invalid("a merchant user needs merchant_id")
         if role == "buyer" and buyer_id is None:

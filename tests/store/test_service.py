@@ -6,7 +6,7 @@ import io
 import pytest
 from sqlalchemy import select, update
 
-from claimlens.cases import Conflict, DeadlinePassed, IllegalTransition, NotFound
+from claimlens.cases import Conflict, DeadlinePassed, IllegalTransition, Invalid, NotFound
 from claimlens.cases.workflow import SYSTEM
 from claimlens.store.models import Claim, Decision, Job
 from claimlens.store.service import ClaimInput
@@ -212,3 +212,9 @@ def test_analysis_that_keeps_failing_goes_to_a_reviewer(store, monkeypatch):
     with store.db.read() as s:
         job = s.execute(select(Job).where(Job.claim_id == cid)).scalar_one()
     assert job.state == "failed" and job.attempts == 2 and "detector crashed" in job.error
+
+
+def test_repair_desk_roles_are_added_at_their_desk(store):
+    for role in ("operator", "technician"):
+        with pytest.raises(Invalid, match=f"/api/repair/{role}s"):
+            store.service.create_user(SYSTEM, f"new-{role}", "long-enough-pass", role)
