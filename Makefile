@@ -44,7 +44,7 @@ analyze-demo: demo
 serve: $(STAMP)
 	$(BIN)/claimlens demo-seed --data-dir $(DATA) --photos demo > /dev/null
 	@echo "Console: http://$(HOST):$(PORT)/console/   API docs: http://$(HOST):$(PORT)/docs"
-	@echo "Demo log-ins: reviewer / demo-review-pass   merchant / demo-merchant-pass   buyer / demo-buyer-pass   admin / demo-admin-pass"
+	@echo "Demo log-ins: reviewer / demo-review-pass   merchant / demo-merchant-pass   buyer / demo-buyer-pass   admin / demo-admin-pass   operator / demo-operator-pass   technician / demo-technician-pass"
 	$(BIN)/claimlens serve --data-dir $(DATA) --host $(HOST) --port $(PORT)
 
 test: install-test
