@@ -65,7 +65,8 @@ class MihBackend(NumpyBackend):
             if codes.shape != (n,) or rows.shape != (n,) or dirs.shape != ((1 << info["key_bits"]) + 1,) \
                     or (n and int(dirs[-1]) != n):
                 raise IndexCorrupt(f"table {files[3 * j]['name']} has the wrong shape", str(self.path))
-            parts.append((codes, rows, dirs))
+            # plain ndarray views of the maps: indexing a np.memmap costs more than the small gathers themselves
+            parts.append((np.asarray(codes), np.asarray(rows), np.asarray(dirs)))
         self.tables[seg["seq"]] = {"sub_bits": info["sub_bits"], "key_bits": info["key_bits"], "parts": parts}
 
     def _load(self, check: bool) -> None:

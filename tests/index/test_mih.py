@@ -85,3 +85,15 @@ def test_corrupt_or_missing_table_is_detected(tmp_path, rows):
     table.unlink()
     with pytest.raises(IndexCorrupt, match="missing"):
         MihBackend(tmp_path / "m", check=False)
+
+
+def test_tables_are_plain_views_of_the_files(tmp_path, rows):
+    ids, codes, _ = rows
+    b = MihBackend(tmp_path / "m")
+    b.add(ids, codes)
+    b.compact()
+    parts = [a for t in b.tables.values() for p in t["parts"] for a in p]
+    assert parts and all(type(a) is np.ndarray and not a.flags.owndata and not a.flags.writeable for a in parts)
+    q = codes[:20]
+    qi, got, d = b.range_search(q, 0)
+    assert (qi == np.arange(20)).all() and (got == ids[:20]).all() and (d == 0).all()
