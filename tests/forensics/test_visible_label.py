@@ -146,3 +146,21 @@ def test_solidus_product_photos_do_not_fire(shared_data):
     for f in files:
         r = run_detector(VisibleLabel(), Evidence.from_path(f))
         assert r.applicable and r.findings == [], (f.name, r.extra.get("texts"))
+
+
+def test_label_over_a_patterned_corner_is_read_whole():
+    """Plain black "AI生成" over the flag's stars: the text detector boxes only "生成"; the label is read
+    again wider and still found."""
+    from skimage import data
+
+    img = data.astronaut()
+    H, W = img.shape[:2]
+    size = int(0.08 * min(H, W))
+    pil = Image.fromarray(img)
+    d = ImageDraw.Draw(pil)
+    font = ImageFont.truetype(cjk_font(), size)
+    x0, y0, _, _ = d.textbbox((0, 0), "AI生成", font=font)
+    m = int(0.02 * min(H, W))
+    d.text((m - x0, m - y0), "AI生成", font=font, fill=(0, 0, 0))
+    r = run_detector(VisibleLabel(), evidence_of(np.array(pil)))
+    assert [f.details["corner"] for f in r.findings if f.code == "visible_ai_label"] == ["top-left"]
