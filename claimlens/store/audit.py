@@ -16,18 +16,25 @@ INSERT_ENTRY = AuditEntry.__table__.insert()
 MOVE_HEAD = _head.update().where(_head.c.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash"))
 
 
+def next_entry(seq: int, prev_hash: str, *, actor: str, action: str, claim_id=None, from_state=None, to_state=None,
+               reason: str = "", data: dict | None = None, now: dt.datetime | None = None) -> dict:
+    """The row of entry `seq` chained after `prev_hash` (what `append` and the batch intake write)."""
+    at = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+    e = {"seq": seq, "at": at, "actor": actor, "action": action, "claim_id": claim_id,
+         "from_state": from_state, "to_state": to_state, "reason": reason or "", "data": data}
+    return dict(e, prev_hash=prev_hash, hash=entry_hash(prev_hash, e))
+
+
 def append(session, *, actor: str, action: str, claim_id=None, from_state=None, to_state=None, reason: str = "",
            data: dict | None = None, now: dt.datetime | None = None) -> dict:
     """Add an entry in the caller's transaction. Locking the head row serialises appenders."""
     conn = session.connection()
     head_seq, head_hash = conn.execute(LOCK_HEAD).one()
-    at = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
-    e = {"seq": head_seq + 1, "at": at, "actor": actor, "action": action, "claim_id": claim_id,
-         "from_state": from_state, "to_state": to_state, "reason": reason or "", "data": data}
-    h = entry_hash(head_hash, e)
-    conn.execute(INSERT_ENTRY, dict(e, prev_hash=head_hash, hash=h))
-    conn.execute(MOVE_HEAD, {"seq": e["seq"], "hash": h})
-    return dict(e, prev_hash=head_hash, hash=h)
+    e = next_entry(head_seq + 1, head_hash, actor=actor, action=action, claim_id=claim_id, from_state=from_state,
+                   to_state=to_state, reason=reason, data=data, now=now)
+    conn.execute(INSERT_ENTRY, e)
+    conn.execute(MOVE_HEAD, {"seq": e["seq"], "hash": e["hash"]})
+    return e
 
 
 def entry_dict(e: AuditEntry) -> dict:

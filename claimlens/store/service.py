@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from ..cases import access
-from ..cases.audit import canonical, entry_hash
+from ..cases.audit import canonical
 from ..cases.errors import Conflict, DeadlinePassed, DomainError, Forbidden, Invalid, NotFound
 from ..cases.workflow import SYSTEM, USER_ROLES, Actor, ClaimType, Role, State, outcome_after, transition_for
 from . import audit
@@ -31,7 +31,6 @@ from .db import Prepared
 from .models import (
     ApiToken,
     AuditEntry,
-    AuditHead,
     Blob,
     Buyer,
     Claim,
@@ -72,7 +71,7 @@ def _insert(table, returning=True) -> Prepared:
 
 
 # Prebuilt statements of the intake path: compiled once per dialect, run on the DB-API cursor
-_claims, _head = Claim.__table__, AuditHead.__table__
+_claims = Claim.__table__
 CLAIM_DEFAULTS = {c.key: _column_default(c) for c in _claims.columns if c.key != "id"}
 RAW_INSERT_CLAIM = _insert(_claims)
 RAW_INSERT_MEDIA = _insert(ClaimMedia.__table__)
@@ -83,8 +82,8 @@ UPSERT_BLOB = {"sqlite": sqlite_insert(Blob.__table__).on_conflict_do_nothing(in
                "postgresql": pg_insert(Blob.__table__).on_conflict_do_nothing(index_elements=["sha256"])}
 RAW_UPSERT_BLOB = Prepared({name: ins(Blob.__table__).values(_values(Blob.__table__)).on_conflict_do_nothing(
     index_elements=["sha256"]) for name, ins in (("sqlite", sqlite_insert), ("postgresql", pg_insert))})
-RAW_LOCK_HEAD = Prepared(select(_head.c.seq, _head.c.hash).where(_head.c.id == 1).with_for_update())
-RAW_MOVE_HEAD = Prepared(_head.update().where(_head.c.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash")))
+RAW_LOCK_HEAD = Prepared(audit.LOCK_HEAD)
+RAW_MOVE_HEAD = Prepared(audit.MOVE_HEAD)
 FIND_BUYER = Prepared(select(Buyer.__table__.c.id).where(Buyer.__table__.c.id == bindparam("id")))
 FIND_OPEN_CLAIM = Prepared(select(_claims.c.id).where(
     _claims.c.buyer_id == bindparam("buyer_id"), _claims.c.merchant_id == bindparam("merchant_id"),
@@ -222,20 +221,18 @@ class IntakeWriter:
                 except DomainError as exc:  # checked before anything of it was written
                     errors[id(item)] = exc
             if written:
-                # the audit entries, as audit.append writes them; the head is locked only for these last steps
+                # the head is locked only for these last steps
                 seq, prev = RAW_LOCK_HEAD.first(cur, d, {})
                 entries = []
                 for item in written:
                     r = item.row
                     seq += 1
-                    e = {"seq": seq, "at": r["created_at"].astimezone(dt.timezone.utc).isoformat(timespec="microseconds"),
-                         "actor": item.actor.label, "action": "submit", "claim_id": r["id"], "from_state": None,
-                         "to_state": State.SUBMITTED.value, "reason": "",
-                         "data": {"sha256": [f.sha256 for f in item.files], "amount_cents": r["amount_cents"],
-                                  "type": r["type"]}}
-                    h = entry_hash(prev, e)
-                    entries.append(dict(e, prev_hash=prev, hash=h))
-                    prev = h
+                    e = audit.next_entry(seq, prev, actor=item.actor.label, action="submit", claim_id=r["id"],
+                                         to_state=State.SUBMITTED.value, now=r["created_at"],
+                                         data={"sha256": [f.sha256 for f in item.files],
+                                               "amount_cents": r["amount_cents"], "type": r["type"]})
+                    entries.append(e)
+                    prev = e["hash"]
                 RAW_INSERT_AUDIT.run_many(cur, d, entries)
                 RAW_MOVE_HEAD.run(cur, d, {"seq": seq, "hash": prev})
         return errors
