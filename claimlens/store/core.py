@@ -6,10 +6,9 @@ import base64
 import logging
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
 
 from .blobs import BlobStore
-from .crypto import Hasher, KeyRing
+from .crypto import Hasher, KeyRing, reencrypt_rows
 from .db import Database
 from .jobs import Jobs
 from .settings import Settings
@@ -57,19 +56,7 @@ class Store:
         from .models import Buyer
 
         fields = (("phone_enc", "buyer.phone"), ("address_enc", "buyer.address"), ("id_number_enc", "buyer.id_number"))
-        changed = last = 0
-        while True:
-            with self.db.session() as s:
-                rows = s.execute(select(Buyer).where(Buyer.id > last).order_by(Buyer.id).limit(batch)).scalars().all()
-                if not rows:
-                    break
-                for b in rows:
-                    for col, aad in fields:
-                        tok = getattr(b, col)
-                        if self.keyring.needs_rotation(tok):
-                            setattr(b, col, self.keyring.encrypt(self.keyring.decrypt(tok, aad), aad))
-                            changed += 1
-                last = rows[-1].id
+        changed = reencrypt_rows(self.db, self.keyring, Buyer, fields, batch)
         changed += self.repair.rotate_keys(batch)
         with self.db.session() as s:
             from . import audit

@@ -73,3 +73,23 @@ class Hasher:
 
     def __call__(self, kind: str, value: str | None) -> str | None:
         return None if not value else keyed_hash(self.key, kind, value)
+
+
+def reencrypt_rows(db, keyring: KeyRing, model, fields, batch: int = 500) -> int:
+    """Re-encrypt under the current key every ciphertext of `model` not under it; fields: (column, aad) pairs.
+    Works in batches by id, one transaction each; returns how many values changed."""
+    from sqlalchemy import select
+
+    changed = last = 0
+    while True:
+        with db.session() as s:
+            rows = s.execute(select(model).where(model.id > last).order_by(model.id).limit(batch)).scalars().all()
+            if not rows:
+                return changed
+            for row in rows:
+                for col, aad in fields:
+                    tok = getattr(row, col)
+                    if keyring.needs_rotation(tok):
+                        setattr(row, col, keyring.encrypt(keyring.decrypt(tok, aad), aad))
+                        changed += 1
+            last = rows[-1].id

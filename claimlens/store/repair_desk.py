@@ -34,6 +34,7 @@ from ..cases.repair import (
 )
 from ..cases.workflow import SYSTEM, Actor, Role
 from . import audit
+from .crypto import reencrypt_rows
 from .models import AuditEntry, Buyer, Merchant, Product, User, utcnow
 from .repair import RepairCoverage, RepairDistrict, RepairEvent, RepairRequest, RepairTechnician
 
@@ -602,17 +603,4 @@ class RepairDesk:
     # Keys ----------------------------------------------------------------------------------------
     def rotate_keys(self, batch: int = 500) -> int:
         """Re-encrypt customer data not under the current key; returns how many values changed."""
-        kr, changed, last = self.store.keyring, 0, 0
-        while True:
-            with self.db.session() as s:
-                rows = s.execute(select(RepairRequest).where(RepairRequest.id > last).order_by(RepairRequest.id)
-                                 .limit(batch)).scalars().all()
-                if not rows:
-                    return changed
-                for r in rows:
-                    for _, col, aad in PII:
-                        tok = getattr(r, col)
-                        if kr.needs_rotation(tok):
-                            setattr(r, col, kr.encrypt(kr.decrypt(tok, aad), aad))
-                            changed += 1
-                last = rows[-1].id
+        return reencrypt_rows(self.db, self.store.keyring, RepairRequest, [(col, aad) for _, col, aad in PII], batch)
