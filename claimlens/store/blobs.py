@@ -137,15 +137,21 @@ class BlobStore:
     def writer(self, max_bytes: int | None = None, filename: str = "") -> BlobWriter:
         return BlobWriter(self, max_bytes, filename)
 
-    def put_stream(self, fileobj, max_bytes: int | None = None, filename: str = "") -> StoredFile:
-        """Copy a readable stream into the store; TooLarge (nothing kept) past max_bytes."""
+    def receive(self, fileobj, max_bytes: int | None = None, filename: str = "") -> BlobWriter:
+        """A writer holding a readable stream, not yet committed; TooLarge (nothing kept) past max_bytes."""
         w = self.writer(max_bytes, filename)
         try:
-            while True:
-                chunk = fileobj.read(CHUNK)
-                if not chunk:
-                    break
+            while chunk := fileobj.read(CHUNK):
                 w.write(chunk)
+        except BaseException:
+            w.abort()
+            raise
+        return w
+
+    def put_stream(self, fileobj, max_bytes: int | None = None, filename: str = "") -> StoredFile:
+        """Copy a readable stream into the store; TooLarge (nothing kept) past max_bytes."""
+        w = self.receive(fileobj, max_bytes, filename)
+        try:
             return w.commit()
         finally:
             w.abort()

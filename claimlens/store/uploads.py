@@ -13,7 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from ..cases.errors import Invalid, TooLarge, UnsupportedType
 from ..cases.media import probe_video
 from ..forensics.image import SUPPORTED_FORMATS
-from .blobs import CHUNK, BlobStore, BlobWriter, StoredFile
+from .blobs import BlobStore, BlobWriter, StoredFile
 
 Image.MAX_IMAGE_PIXELS = None  # we check the header ourselves
 
@@ -86,11 +86,4 @@ def finish(writer: BlobWriter, limits: Limits) -> Ingested:
 def ingest(blobs: BlobStore, fileobj, filename: str, *, max_bytes: int, max_pixels: int,
            max_video_seconds: float, allow_video: bool = True) -> Ingested:
     """Store a readable stream (content-addressed) and classify it; raise a 4xx domain error for bad files."""
-    limits = Limits(max_bytes, max_pixels, max_video_seconds, allow_video)
-    w = blobs.writer(max_bytes, filename)
-    try:
-        while chunk := fileobj.read(CHUNK):
-            w.write(chunk)
-        return finish(w, limits)
-    finally:
-        w.abort()
+    return finish(blobs.receive(fileobj, max_bytes, filename), Limits(max_bytes, max_pixels, max_video_seconds, allow_video))
