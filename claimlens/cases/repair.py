@@ -35,6 +35,13 @@ class Priority(StrEnum):
 
 OPEN_STATES = (RepairState.NEW, RepairState.DISPATCHED, RepairState.ACCEPTED, RepairState.ON_SITE)
 ASSIGNED_STATES = (RepairState.DISPATCHED, RepairState.ACCEPTED, RepairState.ON_SITE)  # count as a technician's load
+# A technician sees the customer's name, phone and address only while working the job: not on the offer
+# (which they may decline) and not after it is closed.
+CONTACT_STATES = (RepairState.ACCEPTED, RepairState.ON_SITE)
+
+
+def technician_sees_contact(state: RepairState | str) -> bool:
+    return RepairState(state) in CONTACT_STATES
 DESK = frozenset({Role.OPERATOR, Role.ADMIN})
 
 

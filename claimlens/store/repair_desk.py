@@ -31,6 +31,7 @@ from ..cases.repair import (
     repair_transition,
     skill_name,
     sla_status,
+    technician_sees_contact,
 )
 from ..cases.workflow import SYSTEM, Actor, Role
 from . import audit
@@ -514,6 +515,9 @@ class RepairDesk:
                                                        own is not None and own.id == r.technician_id)}
         if actor.role is not Role.BUYER:  # the desk's reasoning is for staff
             d["dispatch"] = r.dispatch_note
+        if pii and actor.role is Role.TECHNICIAN and not technician_sees_contact(r.state):
+            pii = False
+            d["contact_hidden"] = "until_accepted" if r.state == RepairState.DISPATCHED.value else "job_closed"
         if pii:
             kr = self.store.keyring
             d["customer"] = {k: kr.decrypt(getattr(r, col), aad) for k, col, aad in PII}

@@ -49,7 +49,9 @@ def test_a_day_at_the_desk(desk):
     mine = c.get("/api/repair/jobs", headers=h("tina")).json()
     assert [j["id"] for j in mine] == [job["id"]] and "customer" not in mine[0]
     seen = c.get(f"/api/repair/requests/{job['id']}", headers=h("tina")).json()
-    assert seen["customer"]["address"] == CALLER["address"] and seen["allowed_actions"] == ["accept", "decline"]
+    # an offer shows the fault and district, not who the customer is or where they live
+    assert "customer" not in seen and seen["contact_hidden"] == "until_accepted"
+    assert seen["allowed_actions"] == ["accept", "decline"] and seen["district"] and seen["fault"]
 
     # a customer files online for a fridge in Pankow (pia is off shift until 14:00 UTC, tina covers it too)
     online = c.post("/api/repair/requests", headers=h("buyer_x"), json=CALLER | {
@@ -69,6 +71,11 @@ def test_a_day_at_the_desk(desk):
     for action, reason in [("accept", ""), ("arrive", ""), ("resolve", "replaced the drain pump")]:
         r = c.post(f"/api/repair/requests/{job['id']}/actions/{action}", headers=h("tina"), json={"reason": reason})
         assert r.status_code == 200, r.text
+        seen = c.get(f"/api/repair/requests/{job['id']}", headers=h("tina")).json()
+        if action == "resolve":  # closed: the contact is gone again
+            assert "customer" not in seen and seen["contact_hidden"] == "job_closed"
+        else:  # working the job: the technician can call and find the customer
+            assert seen["customer"] == {k: CALLER[k] for k in ("customer_name", "phone", "address")}
         rw.clock.advance(10)
     done = c.get(f"/api/repair/requests/{job['id']}", headers=h("op_a")).json()
     assert done["state"] == "resolved" and done["sla"]["status"] == "met"

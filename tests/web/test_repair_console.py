@@ -113,12 +113,13 @@ def test_operator_files_a_request_and_the_technician_works_it(console, desk, new
     expect(op.locator("#search-results tbody tr")).to_have_count(1)
     expect(op.locator(f"#search-results tr[data-id='{rid}']")).to_contain_text("Greta Caller")
 
-    # the technician: own jobs with the address and the time left
+    # the technician: own jobs with the time left; the customer's contact only once the job is accepted
     tech = login(new_context(viewport={"width": 1200, "height": 900}), console, "tech_a")
     expect(tech).to_have_url(url + "/jobs")
     expect(tech.locator(".who")).to_have_text("Signed in as tech_a (technician)")
     job = tech.locator(f"#job-{rid}")
-    expect(job).to_contain_text("Alexanderplatz 1")
+    expect(job.locator(".contact-hidden")).to_have_text("Name, phone and address are shown once you accept the job.")
+    expect(job).not_to_contain_text("Alexanderplatz 1")
     expect(job.locator(".job-left")).to_contain_text("min left")
     expect(tech.locator(f"#job-{desk['bobs_job']}")).to_have_count(0)
     shot(tech, "repair-jobs")
@@ -127,6 +128,7 @@ def test_operator_files_a_request_and_the_technician_works_it(console, desk, new
             job.locator(f"button[data-action={action}]").click()
         expect(tech.locator("#flash")).to_have_text(flash)
         expect(job).to_have_attribute("data-state", state)
+        expect(job).to_contain_text("Alexanderplatz 1")
         op.goto(url + "/desk")
         if state == "accepted":
             expect(row.locator("[data-state]")).to_have_attribute("data-state", "accepted")
