@@ -5,6 +5,8 @@ warped onto it by the fitted similarity agree closely in their fine detail. A se
 the other camera of a stereo pair fits a similarity too (same scene, same viewpoint) but its fine detail
 differs: other noise and blur, parallax, light. The score is the normalised cross-correlation of the
 high-pass residuals of both, block by block over the part of the thumbnail that the query covers.
+A capture from another viewpoint can still agree on a coarse thumbnail (most of it at one depth); its
+keypoint matches show the parallax (parallax.py), and same_capture rejects it too.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import cv2
 import numpy as np
 
 from .fingerprint import Fingerprint
+from .parallax import shows_parallax
 from .verify import Transform, _trim
 
 HIGHPASS_SIGMA = 1.5  # thumbnail pixels
@@ -102,6 +105,9 @@ def agreement(query: Fingerprint, cand: Fingerprint, tr: Transform) -> float | N
 
 
 def same_capture(query: Fingerprint, cand: Fingerprint, tr: Transform, threshold: float = MIN_AGREEMENT) -> bool:
-    """False when the pixels show another capture of the scene; True when they agree or cannot be judged."""
+    """False when the keypoint matches show parallax or the pixels show another capture of the scene; True
+    when the pixels agree or cannot be judged."""
+    if shows_parallax(tr):
+        return False
     s = agreement(query, cand, tr)
     return s is None or s >= threshold

@@ -2,7 +2,8 @@
 
 Keypoints are matched (Hamming, ratio test) and a similarity transform (scale, rotation, shift) is fitted
 with RANSAC, for the query as given and for its mirror image. A copy of the same capture fits a similarity
-with many inliers; an unrelated photo does not.
+with many inliers; an unrelated photo does not. The spread of the matches around the fit is kept for the
+parallax check (parallax.py): a copy agrees with one similarity everywhere, another viewpoint does not.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import faiss
 import numpy as np
 
 from .fingerprint import Fingerprint, Keypoints
+from .parallax import parallax_evidence, shows_parallax
 
 MIN_INLIERS = 15
 MIN_INLIER_RATIO = 0.25
@@ -38,6 +40,8 @@ class Transform:
     crop: float  # fraction of the candidate's (trimmed) area that the query shows
     residual: float = 0.0  # median inlier error, candidate work pixels
     matrix: tuple = field(default=(), repr=False)  # 2x3 similarity, query (mirrored view) to candidate pixels
+    parallax: float = 0.0  # share of the loosely agreeing matches that miss the tight fit (parallax.py)
+    parallax_matches: int = 0  # how many miss it
 
     @property
     def score(self) -> float:
@@ -47,7 +51,7 @@ class Transform:
         d = asdict(self)
         d.pop("matrix")
         d["score"] = round(self.score, 3)
-        for k in ("scale", "rotation", "crop", "residual"):
+        for k in ("scale", "rotation", "crop", "residual", "parallax"):
             d[k] = round(d[k], 3)
         return d
 
@@ -108,12 +112,15 @@ def verify(query: Fingerprint, cand: Fingerprint, min_inliers: int = MIN_INLIERS
            views: tuple[bool, ...] = (False, True)) -> Transform | None:
     """A similarity between the query (or its mirror) and the candidate, or None.
 
-    `views` lists which views to try (False: as given, True: mirrored), in order; the first that fits wins."""
+    `views` lists which views to try (False: as given, True: mirrored), in order; the first that fits wins,
+    unless its matches show parallax (parallax.py) and a later view fits without: a mirrored copy of a
+    symmetric scene can fit the unmirrored view in part."""
     views = [(m, query.mirror_keypoints if m else query.keypoints) for m in views]
     views = [(m, kp) for m, kp in views if kp is not None]
     cw, ch = cand.keypoints.size
     Hc, Wc = cand.shape
     thresh = REPROJ_PX * max((Wc - cand.trim[2] - cand.trim[3]) / max(cw, 1), 1.0)
+    shifted = None  # a fit whose matches show parallax, returned if no other view fits
     for mirrored, kp in views:
         if len(kp.desc) > 2 * PRE_KEYPOINTS:  # cheap rejection of unrelated candidates
             pre = Keypoints(kp.pts[:PRE_KEYPOINTS], kp.desc[:PRE_KEYPOINTS], kp.size)
@@ -139,6 +146,14 @@ def verify(query: Fingerprint, cand: Fingerprint, min_inliers: int = MIN_INLIERS
         crop = _crop_fraction(M, query, cand, mirrored)
         if crop < MIN_CROP:
             continue
-        res = np.linalg.norm(src @ M[:, :2].T + M[:, 2] - dst, axis=1)[mask.ravel() > 0] / (thresh / REPROJ_PX)
-        return Transform(n_in, len(qi), mirrored, 1.0 / s, rot, crop, float(np.median(res)), tuple(M.ravel().tolist()))
-    return None
+        work_px = thresh / REPROJ_PX  # candidate original pixels per candidate work pixel
+        errors = np.linalg.norm(src @ M[:, :2].T + M[:, 2] - dst, axis=1) / work_px  # candidate work pixels
+        _, _, lq, rq = _trim(query, mirrored)
+        query_px = (query.shape[1] - lq - rq) / max(kp.size[0], 1) * s / work_px  # a query work pixel, likewise
+        share, off = parallax_evidence(errors, ti, query_px, max(cw, ch), REPROJ_PX)
+        tr = Transform(n_in, len(qi), mirrored, 1.0 / s, rot, crop, float(np.median(errors[mask.ravel() > 0])),
+                       tuple(M.ravel().tolist()), share, off)
+        if not shows_parallax(tr):
+            return tr
+        shifted = shifted or tr
+    return shifted
