@@ -145,7 +145,10 @@ def search_requests(body: PhoneSearch, actor: ActorDep, store: StoreDep, merchan
     return {"ids": store.repair.find_requests(actor, body.phone, merchant_id)}
 
 
-@router.get("/requests/{request_id}", summary="One request with customer data, dispatch explanation, SLA, timeline")
+@router.get("/requests/{request_id}", summary="One request with customer data, dispatch explanation, SLA, timeline",
+            description="dispatch.explanation and sla.reason are English text; dispatch.explanation_codes (one per "
+                        "line) and sla.reason_code give each as {code, params} for rendering in another language. "
+                        "Notes stored before the codes existed have only the English lines.")
 def get_request(request_id: int, actor: ActorDep, store: StoreDep):
     return store.repair.get_request(actor, request_id)
 

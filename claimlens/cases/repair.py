@@ -207,10 +207,6 @@ class Technician:
         t = now.astimezone(ZoneInfo(self.timezone)).time()
         return start <= t < end if start < end else (t >= start or t < end)
 
-    @property
-    def shift(self) -> str:
-        return f"{self.shift_start}-{self.shift_end} {self.timezone}"
-
 
 @dataclass(frozen=True)
 class DispatchPolicy:
@@ -223,18 +219,99 @@ class DispatchPolicy:
         return created_at + dt.timedelta(minutes=self.response_minutes)
 
 
+# Reasons -----------------------------------------------------------------------------------------
+# Every dispatch explanation line, SLA reason and coverage-gap detail is a code with parameters; the English text
+# the API has always carried is rendered from them here, and the console renders the same code and parameters in
+# the viewer's language (claimlens.api.web.i18n, key "why.<code>").
+REASON_TEXT: dict[str, str] = {
+    # dispatch: the chosen technician
+    "soonest": "{name} (#{id}) can be on site soonest: about {eta} min (travel {travel} min, {load} open job(s)), "
+               "{left} min left of the {target}-minute target",
+    "at_risk_soonest": "{name} (#{id}) is the soonest, about {eta} min, but only {left} min are left of the "
+                       "{target}-minute target: at risk",
+    "candidate": "{name} (#{id}): about {eta} min, {load} open job(s)",
+    # dispatch: why a technician of the district was passed over
+    "refused_declined": "{name} (#{id}): declined or did not accept this job",
+    "refused_skill": "{name} (#{id}): lacks the skill {skill}",
+    "refused_unavailable": "{name} (#{id}): marked unavailable",
+    "refused_off_shift": "{name} (#{id}): off shift ({start}-{end} {timezone})",
+    "refused_capacity": "{name} (#{id}): at capacity ({load}/{max_jobs} open jobs)",
+    # dispatch: nobody
+    "coverage_gap": "coverage gap: no technician covers district {district}",
+    "nobody_now": "no technician can take the job in district {district} now",
+    # manual dispatch by the desk, and what speaks against the chosen technician
+    "manual": "manual dispatch to {name} (#{id}) by {by}: {reason}",
+    "warning_district": "warning: {name} does not cover district {district}",
+    "warning_skill": "warning: {name} lacks the skill {skill}",
+    "warning_unavailable": "warning: {name} marked unavailable",
+    "warning_off_shift": "warning: {name} off shift ({start}-{end} {timezone})",
+    "warning_capacity": "warning: {name} at capacity ({load}/{max_jobs})",
+    # SLA
+    "met": "on site {minutes} min before the target",
+    "missed": "on site {minutes} min after the target",
+    "cancelled": "cancelled",
+    "resolved": "resolved",
+    "breached": "{minutes} min past the {target}-minute target",
+    "no_technician": "no technician yet, {minutes} min left",
+    "late_eta": "technician expected {minutes} min after the target",
+    "left": "{minutes} min left",
+    # coverage report
+    "gap_uncovered": "no technician covers this district",
+    "gap_nobody_on_shift": "{count} technician(s) cover it, none is on shift and available now",
+}
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One explanation line or reason: a code of REASON_TEXT and its parameters (JSON values)."""
+    code: str
+    params: dict = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The English sentence, as the API has always given it."""
+        return REASON_TEXT[self.code].format(**self.params)
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "params": dict(self.params)}
+
+
+def _whole(minutes: float) -> int:
+    """Minutes as shown: rounded like the "{:.0f}" the English text used before the codes."""
+    return int(f"{minutes:.0f}")
+
+
 @dataclass
 class Dispatch:
     technician_id: int | None
     eta_minutes: int | None
     within_target: bool
     coverage_gap: bool  # nobody at all covers the district
-    explanation: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
     ranking: list[dict] = field(default_factory=list)  # eligible technicians, best first
 
     @property
+    def explanation(self) -> list[str]:
+        return [r.text for r in self.reasons]
+
+    @property
+    def explanation_codes(self) -> list[dict]:
+        return [r.as_dict() for r in self.reasons]
+
+    @property
     def summary(self) -> str:
-        return self.explanation[0] if self.explanation else ""
+        return self.reasons[0].text if self.reasons else ""
+
+    def note(self, at: dt.datetime, by: str, automatic: bool) -> dict:
+        """The dispatch note stored with the request and shown to staff: the English lines and their codes."""
+        return {"at": at.isoformat(), "by": by, "automatic": automatic, "technician_id": self.technician_id,
+                "eta_minutes": self.eta_minutes, "within_target": self.within_target,
+                "coverage_gap": self.coverage_gap, "explanation": self.explanation,
+                "explanation_codes": self.explanation_codes, "ranking": self.ranking}
+
+
+def _shift(t: Technician) -> dict:
+    return {"start": t.shift_start, "end": t.shift_end, "timezone": t.timezone}
 
 
 def choose_technician(district: str, skill: str | None, technicians: list[Technician], now: dt.datetime,
@@ -247,44 +324,59 @@ def choose_technician(district: str, skill: str | None, technicians: list[Techni
     eligible, refused = [], []
     covering = [t for t in technicians if district in t.districts]
     for t in sorted(technicians, key=lambda t: t.id):
-        why = None
         if district not in t.districts:
             continue  # not part of this district's picture
+        who = {"name": t.name, "id": t.id}
         if t.id in exclude:
-            why = "declined or did not accept this job"
+            why = Reason("refused_declined", who)
         elif skill and skill not in t.skills:
-            why = f"lacks the skill {skill}"
+            why = Reason("refused_skill", who | {"skill": skill})
         elif not t.available:
-            why = "marked unavailable"
+            why = Reason("refused_unavailable", who)
         elif not t.on_shift(now):
-            why = f"off shift ({t.shift})"
+            why = Reason("refused_off_shift", who | _shift(t))
         elif t.load >= t.max_jobs:
-            why = f"at capacity ({t.load}/{t.max_jobs} open jobs)"
+            why = Reason("refused_capacity", who | {"load": t.load, "max_jobs": t.max_jobs})
+        else:
+            why = None
         if why:
-            refused.append(f"{t.name} (#{t.id}): {why}")
+            refused.append(why)
             continue
         eta = t.districts[district] + t.load * policy.job_minutes
         eligible.append({"technician_id": t.id, "name": t.name, "eta_minutes": eta, "load": t.load,
                          "travel_minutes": t.districts[district], "within_target": eta <= minutes_left})
     eligible.sort(key=lambda c: (not c["within_target"], c["eta_minutes"], c["load"], c["technician_id"]))
     if not covering:
-        return Dispatch(None, None, False, True, [f"coverage gap: no technician covers district {district}"])
+        return Dispatch(None, None, False, True, [Reason("coverage_gap", {"district": district})])
     if not eligible:
-        return Dispatch(None, None, False, False,
-                        [f"no technician can take the job in district {district} now"] + refused)
+        return Dispatch(None, None, False, False, [Reason("nobody_now", {"district": district})] + refused)
     best = eligible[0]
-    left = int(minutes_left)
+    head = {"name": best["name"], "id": best["technician_id"], "eta": best["eta_minutes"],
+            "left": int(minutes_left), "target": policy.response_minutes}
     if best["within_target"]:
-        head = (f"{best['name']} (#{best['technician_id']}) can be on site soonest: about {best['eta_minutes']} min "
-                f"(travel {best['travel_minutes']} min, {best['load']} open job(s)), {left} min left of the "
-                f"{policy.response_minutes}-minute target")
+        head = Reason("soonest", head | {"travel": best["travel_minutes"], "load": best["load"]})
     else:
-        head = (f"{best['name']} (#{best['technician_id']}) is the soonest, about {best['eta_minutes']} min, "
-                f"but only {left} min are left of the {policy.response_minutes}-minute target: at risk")
-    others = [f"{c['name']} (#{c['technician_id']}): about {c['eta_minutes']} min, {c['load']} open job(s)"
-              for c in eligible[1:]]
+        head = Reason("at_risk_soonest", head)
+    others = [Reason("candidate", {"name": c["name"], "id": c["technician_id"], "eta": c["eta_minutes"],
+                                   "load": c["load"]}) for c in eligible[1:]]
     return Dispatch(best["technician_id"], best["eta_minutes"], best["within_target"], False,
                     [head] + others + refused, eligible)
+
+
+def manual_dispatch(t: Technician, district: str, skill: str | None, now: dt.datetime, due_at: dt.datetime,
+                    by: str, reason: str, policy: DispatchPolicy = DispatchPolicy()) -> Dispatch:
+    """The desk sends a named technician: allowed whatever speaks against it, which the explanation warns about."""
+    who = {"name": t.name}
+    warnings = [w for cond, w in [
+        (district not in t.districts, Reason("warning_district", who | {"district": district})),
+        (bool(skill) and skill not in t.skills, Reason("warning_skill", who | {"skill": skill})),
+        (not t.available, Reason("warning_unavailable", who)),
+        (not t.on_shift(now), Reason("warning_off_shift", who | _shift(t))),
+        (t.load >= t.max_jobs, Reason("warning_capacity", who | {"load": t.load, "max_jobs": t.max_jobs}))] if cond]
+    eta = None if district not in t.districts else t.districts[district] + t.load * policy.job_minutes
+    within = eta is not None and now + dt.timedelta(minutes=eta) <= due_at
+    head = Reason("manual", {"name": t.name, "id": t.id, "by": by, "reason": reason.strip()})
+    return Dispatch(t.id, eta, within, False, [head] + warnings)
 
 
 # SLA ---------------------------------------------------------------------------------------------
@@ -305,7 +397,11 @@ class SlaStatus:
     status: Sla
     due_at: dt.datetime
     minutes_left: float  # negative once past due
-    reason: str
+    why: Reason
+
+    @property
+    def reason(self) -> str:
+        return self.why.text
 
 
 def sla_status(state: RepairState | str, due_at: dt.datetime, now: dt.datetime,
@@ -315,25 +411,28 @@ def sla_status(state: RepairState | str, due_at: dt.datetime, now: dt.datetime,
     requests breached past the target, at risk when little time is left or the technician's estimate is late."""
     state = RepairState(state)
     left = (due_at - now).total_seconds() / 60
+
+    def status(sla: Sla, code: str, **params) -> SlaStatus:
+        return SlaStatus(sla, due_at, left, Reason(code, params))
+
     if on_site_at is not None:
         late = (on_site_at - due_at).total_seconds() / 60
         if late <= 0:
-            return SlaStatus(Sla.MET, due_at, left, f"on site {-late:.0f} min before the target")
-        return SlaStatus(Sla.MISSED, due_at, left, f"on site {late:.0f} min after the target")
+            return status(Sla.MET, "met", minutes=_whole(-late))
+        return status(Sla.MISSED, "missed", minutes=_whole(late))
     if state is RepairState.CANCELLED:
-        return SlaStatus(Sla.CLOSED, due_at, left, "cancelled")
+        return status(Sla.CLOSED, "cancelled")
     if state is RepairState.RESOLVED:  # resolved without an arrival time on record
-        return SlaStatus(Sla.CLOSED, due_at, left, "resolved")
+        return status(Sla.CLOSED, "resolved")
     if left < 0:
-        return SlaStatus(Sla.BREACHED, due_at, left, f"{-left:.0f} min past the {policy.response_minutes}-minute target")
+        return status(Sla.BREACHED, "breached", minutes=_whole(-left), target=policy.response_minutes)
     if state is RepairState.NEW and left <= policy.at_risk_minutes:
-        return SlaStatus(Sla.AT_RISK, due_at, left, f"no technician yet, {left:.0f} min left")
+        return status(Sla.AT_RISK, "no_technician", minutes=_whole(left))
     if eta_at is not None and eta_at > due_at:
-        return SlaStatus(Sla.AT_RISK, due_at, left,
-                         f"technician expected {(eta_at - due_at).total_seconds() / 60:.0f} min after the target")
+        return status(Sla.AT_RISK, "late_eta", minutes=_whole((eta_at - due_at).total_seconds() / 60))
     if left <= policy.at_risk_minutes:
-        return SlaStatus(Sla.AT_RISK, due_at, left, f"{left:.0f} min left")
-    return SlaStatus(Sla.ON_TRACK, due_at, left, f"{left:.0f} min left")
+        return status(Sla.AT_RISK, "left", minutes=_whole(left))
+    return status(Sla.ON_TRACK, "left", minutes=_whole(left))
 
 
 def coverage_gaps(districts: list[str], technicians: list[Technician], now: dt.datetime | None = None) -> list[dict]:
@@ -343,8 +442,11 @@ def coverage_gaps(districts: list[str], technicians: list[Technician], now: dt.d
     for d in districts:
         cover = [t for t in technicians if d in t.districts]
         if not cover:
-            out.append({"district": d, "gap": "uncovered", "detail": "no technician covers this district"})
+            why = Reason("gap_uncovered")
         elif now is not None and not any(t.available and t.on_shift(now) for t in cover):
-            out.append({"district": d, "gap": "nobody_on_shift",
-                        "detail": f"{len(cover)} technician(s) cover it, none is on shift and available now"})
+            why = Reason("gap_nobody_on_shift", {"count": len(cover)})
+        else:
+            continue
+        out.append({"district": d, "gap": why.code.removeprefix("gap_"), "detail": why.text,
+                    "detail_code": why.as_dict()})
     return out

@@ -27,6 +27,7 @@ from ..cases.repair import (
     choose_technician,
     coverage_gaps,
     district_code,
+    manual_dispatch,
     parse_hhmm,
     repair_transition,
     skill_name,
@@ -323,9 +324,7 @@ class RepairDesk:
         if action == "reassign" and r.technician_id is not None:
             exclude.add(r.technician_id)
         d = choose_technician(self._district_code(s, r), r.skill, team, now, r.due_at, self.policy, exclude)
-        note = {"at": now.isoformat(), "by": actor.label, "automatic": True, "technician_id": d.technician_id,
-                "eta_minutes": d.eta_minutes, "within_target": d.within_target, "coverage_gap": d.coverage_gap,
-                "explanation": d.explanation, "ranking": d.ranking}
+        note = d.note(now, actor.label, automatic=True)
         if d.technician_id is None:
             if record_failure or r.dispatch_note is None or r.dispatch_note.get("explanation") != d.explanation:
                 r.dispatch_note = note
@@ -366,20 +365,11 @@ class RepairDesk:
                     raise NotFound("technician not found")
                 if technician_id == r.technician_id:
                     raise Conflict("the job is already with this technician")
-                code = self._district_code(s, r)
-                warnings = [w for cond, w in [
-                    (code not in t.districts, f"does not cover district {code}"),
-                    (bool(r.skill) and r.skill not in t.skills, f"lacks the skill {r.skill}"),
-                    (not t.available, "marked unavailable"), (not t.on_shift(now), f"off shift ({t.shift})"),
-                    (t.load >= t.max_jobs, f"at capacity ({t.load}/{t.max_jobs})")] if cond]
-                eta = None if code not in t.districts else t.districts[code] + t.load * self.policy.job_minutes
-                head = f"manual dispatch to {t.name} (#{t.id}) by {actor.label}: {reason.strip()}"
-                note = {"at": now.isoformat(), "by": actor.label, "automatic": False, "technician_id": t.id,
-                        "eta_minutes": eta, "within_target": eta is not None and now + dt.timedelta(minutes=eta) <= r.due_at,
-                        "coverage_gap": False, "explanation": [head] + [f"warning: {t.name} {w}" for w in warnings],
-                        "ranking": []}
+                d = manual_dispatch(t, self._district_code(s, r), r.skill, now, r.due_at, actor.label, reason,
+                                    self.policy)
                 r.excluded = [x for x in (r.excluded or []) if x != t.id]
-                self._assign(s, r, actor, action, t.id, eta, note, now, reason)
+                self._assign(s, r, actor, action, t.id, d.eta_minutes, d.note(now, actor.label, automatic=False),
+                             now, reason)
             s.flush()
             return self._request_dict(s, actor, r, now, pii=False)
 
@@ -510,7 +500,7 @@ class RepairDesk:
              "accept_by": _iso(r.accept_by), "eta_at": _iso(r.eta_at), "accepted_at": _iso(r.accepted_at),
              "on_site_at": _iso(r.on_site_at), "closed_at": _iso(r.closed_at), "resolution": r.resolution,
              "sla": {"status": sla.status.value, "minutes_left": round(sla.minutes_left, 1), "reason": sla.reason,
-                     "target_minutes": self.policy.response_minutes},
+                     "reason_code": sla.why.as_dict(), "target_minutes": self.policy.response_minutes},
              "allowed_actions": allowed_repair_actions(r.state, actor.role,
                                                        own is not None and own.id == r.technician_id)}
         if actor.role is not Role.BUYER:  # the desk's reasoning is for staff
@@ -582,10 +572,15 @@ class RepairDesk:
             rows = []
             for r in s.execute(q).scalars():
                 st = sla_status(r.state, r.due_at, now, r.on_site_at, r.eta_at, self.policy)
+                note = r.dispatch_note or {}
+                codes = note.get("explanation_codes") or [None]  # notes from before the codes have none
                 rows.append({"id": r.id, "merchant_id": r.merchant_id, "state": r.state, "priority": r.priority,
                              "district": self._district_code(s, r), "technician_id": r.technician_id,
                              "due_at": _iso(r.due_at), "eta_at": _iso(r.eta_at),
-                             "minutes_left": round(st.minutes_left, 1), "status": st.status.value, "reason": st.reason})
+                             "minutes_left": round(st.minutes_left, 1), "status": st.status.value, "reason": st.reason,
+                             "reason_code": st.why.as_dict(),
+                             "dispatch_summary": (note.get("explanation") or [None])[0],
+                             "dispatch_summary_code": codes[0]})
         rows.sort(key=lambda x: (SLA_ORDER[x["status"]], x["minutes_left"], x["priority"] != Priority.URGENT.value, x["id"]))
         counts = {k: sum(1 for x in rows if x["status"] == k) for k in ("breached", "at_risk", "on_track")}
         return {"now": now.isoformat(), "target_minutes": self.policy.response_minutes, "counts": counts,

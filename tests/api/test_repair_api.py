@@ -45,7 +45,13 @@ def test_a_day_at_the_desk(desk):
     job = r.json()
     assert job["channel"] == "phone" and job["state"] == "dispatched" and job["technician_id"] == rw.techs["tina"]
     assert job["dispatch"]["explanation"][0].startswith("tina (#")
-    assert job["sla"] == {"status": "on_track", "minutes_left": 30.0, "reason": "30 min left", "target_minutes": 30}
+    # each English line comes with its code and parameters, one for one
+    codes = job["dispatch"]["explanation_codes"]
+    assert len(codes) == len(job["dispatch"]["explanation"])
+    assert codes[0] == {"code": "soonest", "params": {"name": "tina", "id": rw.techs["tina"], "eta": 10, "travel": 10,
+                                                      "load": 0, "left": 30, "target": 30}}
+    assert job["sla"] == {"status": "on_track", "minutes_left": 30.0, "reason": "30 min left",
+                          "reason_code": {"code": "left", "params": {"minutes": 30}}, "target_minutes": 30}
     mine = c.get("/api/repair/jobs", headers=h("tina")).json()
     assert [j["id"] for j in mine] == [job["id"]] and "customer" not in mine[0]
     seen = c.get(f"/api/repair/requests/{job['id']}", headers=h("tina")).json()
@@ -65,6 +71,8 @@ def test_a_day_at_the_desk(desk):
                json={"technician_id": rw.techs["tom"], "reason": "tom is next door"})
     assert r.status_code == 200 and r.json()["technician_id"] == rw.techs["tom"]
     assert "warning: tom does not cover district PANKOW" in r.json()["dispatch"]["explanation"]
+    assert {"code": "warning_district", "params": {"name": "tom", "district": "PANKOW"}} in \
+        r.json()["dispatch"]["explanation_codes"]
 
     # tina works her job; the timeline shows each step
     rw.clock.advance(3)
@@ -86,8 +94,14 @@ def test_a_day_at_the_desk(desk):
     sla = c.get("/api/repair/sla", headers=h("op_a")).json()
     assert sla["counts"] == {"breached": 1, "at_risk": 0, "on_track": 0}
     assert sla["requests"][0]["id"] == online["id"] and sla["requests"][0]["technician_id"] == rw.techs["tina"]
+    row = sla["requests"][0]
+    assert row["reason"] == "3 min past the 30-minute target"
+    assert row["reason_code"] == {"code": "breached", "params": {"minutes": 3, "target": 30}}
+    assert row["dispatch_summary"].startswith("tina (#") and row["dispatch_summary_code"]["code"] == "at_risk_soonest"
     gaps = c.get("/api/repair/coverage", headers=h("op_a")).json()["gaps"]
     assert {g["district"]: g["gap"] for g in gaps} == {"SPANDAU": "uncovered"}
+    assert gaps[0]["detail"] == "no technician covers this district"
+    assert gaps[0]["detail_code"] == {"code": "gap_uncovered", "params": {}}
 
     # the caller rings again: the operator finds their requests by phone, in any spelling
     hits = c.post("/api/repair/requests/search", headers=h("op_a"), json={"phone": "0049 30 901-820"}).json()["ids"]

@@ -1,13 +1,17 @@
 """Repair desk rules: transitions and who may take them, dispatch choice, re-dispatch, SLA, coverage gaps."""
 
 import datetime as dt
+import re
+import string
 
 import pytest
 
 from claimlens.cases import Forbidden, IllegalTransition, Invalid, Role
 from claimlens.cases.repair import (
+    REASON_TEXT,
     REPAIR_TRANSITIONS,
     DispatchPolicy,
+    Reason,
     RepairInput,
     RepairState,
     Sla,
@@ -15,6 +19,7 @@ from claimlens.cases.repair import (
     allowed_repair_actions,
     choose_technician,
     coverage_gaps,
+    manual_dispatch,
     repair_transition,
     sla_status,
 )
@@ -93,7 +98,11 @@ def test_dispatch_picks_the_soonest_arrival_and_explains():
     # tech2 travels least but has a job ahead (10 + 20 min); tech3 arrives in 12
     assert d.technician_id == 3 and d.eta_minutes == 12 and d.within_target
     assert [c["technician_id"] for c in d.ranking] == [3, 1, 2]
-    assert "tech3 (#3)" in d.summary and "12 min" in d.summary
+    assert d.summary == ("tech3 (#3) can be on site soonest: about 12 min (travel 12 min, 0 open job(s)), "
+                         "30 min left of the 30-minute target")
+    assert d.explanation[1:] == ["tech1 (#1): about 25 min, 0 open job(s)", "tech2 (#2): about 30 min, 1 open job(s)"]
+    assert d.explanation_codes[0] == {"code": "soonest", "params": {"name": "tech3", "id": 3, "eta": 12, "travel": 12,
+                                                                    "load": 0, "left": 30, "target": 30}}
     assert not any("tech4" in line for line in d.explanation)  # not in the district: not part of the picture
 
 
@@ -139,7 +148,8 @@ def test_redispatch_on_decline_or_timeout_goes_to_the_next_best():
     second = choose_technician("MITTE", None, team, later, DUE, exclude={1})
     assert second.technician_id == 2 and second.within_target
     third = choose_technician("MITTE", None, team, later + dt.timedelta(minutes=5), DUE, exclude={1, 2})
-    assert third.technician_id == 3 and not third.within_target and "at risk" in third.summary
+    assert third.technician_id == 3 and not third.within_target
+    assert third.summary == "tech3 (#3) is the soonest, about 45 min, but only 20 min are left of the 30-minute target: at risk"
     assert choose_technician("MITTE", None, team, later, DUE, exclude={1, 2, 3}).technician_id is None
 
 
@@ -149,10 +159,28 @@ def test_coverage_gap_when_nobody_covers_the_district():
     assert d.technician_id is None and d.coverage_gap
     assert d.explanation == ["coverage gap: no technician covers district SPANDAU"]
     busy = choose_technician("PANKOW", None, team, T0, DUE)  # covered, but nobody on shift: no gap, a wait
-    assert busy.technician_id is None and not busy.coverage_gap and "off shift" in busy.explanation[1]
+    assert busy.technician_id is None and not busy.coverage_gap
+    assert busy.explanation == ["no technician can take the job in district PANKOW now",
+                                "tech2 (#2): off shift (18:00-23:00 UTC)"]
     gaps = coverage_gaps(["MITTE", "PANKOW", "SPANDAU"], team, T0)
     assert [(g["district"], g["gap"]) for g in gaps] == [("PANKOW", "nobody_on_shift"), ("SPANDAU", "uncovered")]
+    assert [g["detail"] for g in gaps] == ["1 technician(s) cover it, none is on shift and available now",
+                                           "no technician covers this district"]
+    assert gaps[0]["detail_code"] == {"code": "gap_nobody_on_shift", "params": {"count": 1}}
     assert [g["district"] for g in coverage_gaps(["MITTE", "PANKOW", "SPANDAU"], team)] == ["SPANDAU"]
+
+
+def test_manual_dispatch_warns_about_everything_against_it():
+    t = tech(7, {"PANKOW": 5}, skills=frozenset({"fridge"}), available=False, shift_start="18:00",
+             shift_end="23:00", load=3, max_jobs=3)
+    d = manual_dispatch(t, "MITTE", "washer", T0, DUE, "op_a", "  nearby today ")
+    assert d.technician_id == 7 and d.eta_minutes is None and not d.within_target
+    assert d.explanation == ["manual dispatch to tech7 (#7) by op_a: nearby today",
+                             "warning: tech7 does not cover district MITTE", "warning: tech7 lacks the skill washer",
+                             "warning: tech7 marked unavailable", "warning: tech7 off shift (18:00-23:00 UTC)",
+                             "warning: tech7 at capacity (3/3)"]
+    fine = manual_dispatch(tech(8, {"MITTE": 12}), "MITTE", None, T0, DUE, "op_a", "asked for")
+    assert fine.eta_minutes == 12 and fine.within_target and len(fine.explanation) == 1
 
 
 # SLA --------------------------------------------------------------------------------------------
@@ -177,3 +205,80 @@ def test_sla_met_or_missed_once_on_site():
     assert sla_status(RepairState.ON_SITE, DUE, T0 + dt.timedelta(hours=2), T0 + dt.timedelta(minutes=29)).status is Sla.MET
     missed = sla_status(RepairState.RESOLVED, DUE, T0 + dt.timedelta(hours=2), T0 + dt.timedelta(minutes=42))
     assert missed.status is Sla.MISSED and "12 min after" in missed.reason
+
+
+@pytest.mark.parametrize("minutes,state,on_site,eta,reason", [
+    (5, RepairState.DISPATCHED, None, 10, "25 min left"),
+    (5, RepairState.DISPATCHED, None, 40, "technician expected 10 min after the target"),
+    (21, RepairState.NEW, None, None, "no technician yet, 9 min left"),
+    (25, RepairState.ACCEPTED, None, 28, "5 min left"),
+    (31, RepairState.ACCEPTED, None, 28, "1 min past the 30-minute target"),
+    (31, RepairState.CANCELLED, None, None, "cancelled"),
+    (31, RepairState.RESOLVED, None, None, "resolved"),
+    (60, RepairState.ON_SITE, 29, None, "on site 1 min before the target"),
+])
+def test_sla_reasons_keep_their_english_text(minutes, state, on_site, eta, reason):
+    at = lambda m: None if m is None else T0 + dt.timedelta(minutes=m)  # noqa: E731
+    st = sla_status(state, DUE, at(minutes), at(on_site), at(eta))
+    assert st.reason == reason == Reason(**st.why.as_dict()).text
+
+
+# Reasons in every language -------------------------------------------------------------------------
+def every_reason() -> list[Reason]:
+    """Real dispatch explanations, SLA reasons and coverage details, from scenarios that reach every code."""
+    out: list[Reason] = []
+    team = [tech(1, {"MITTE": 5}, skills=frozenset({"fridge"})), tech(2, {"MITTE": 6}, available=False),
+            tech(3, {"MITTE": 7}, shift_start="12:00", shift_end="20:00", timezone="Europe/Berlin"),
+            tech(4, {"MITTE": 8}, load=2, max_jobs=2), tech(5, {"MITTE": 9}), tech(6, {"MITTE": 10}),
+            tech(7, {"MITTE": 11}, load=1)]
+    skilled = [t for t in team if t.id != 1]
+    out += choose_technician("MITTE", "washer", team, T0, DUE, exclude={5}).reasons  # refusals
+    out += choose_technician("MITTE", None, skilled, T0, DUE).reasons  # soonest and candidates
+    out += choose_technician("MITTE", None, skilled, T0, T0 + dt.timedelta(minutes=4)).reasons  # at risk
+    out += choose_technician("SPANDAU", None, team, T0, DUE).reasons  # coverage gap
+    out += choose_technician("MITTE", None, team[:2], T0, DUE).reasons  # nobody now
+    worst = tech(8, {"PANKOW": 5}, available=False, shift_start="18:00", shift_end="23:00", load=3, max_jobs=3)
+    out += manual_dispatch(worst, "MITTE", "washer", T0, DUE, "op_a", "nearby").reasons
+    for minutes, state, on_site, eta in [(5, "dispatched", None, 10), (5, "dispatched", None, 40), (21, "new", None, None),
+                                         (31, "accepted", None, None), (31, "cancelled", None, None),
+                                         (31, "resolved", None, None), (60, "on_site", 29, None),
+                                         (60, "resolved", 42, None)]:
+        at = lambda m: None if m is None else T0 + dt.timedelta(minutes=m)  # noqa: E731
+        out.append(sla_status(state, DUE, at(minutes), at(on_site), at(eta)).why)
+    gaps = coverage_gaps(["MITTE", "PANKOW", "SPANDAU"], [tech(1, {"MITTE": 5}), worst], T0)
+    out += [Reason(**g["detail_code"]) for g in gaps]
+    return out
+
+
+def template_fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
+def test_every_reason_code_renders_in_english_and_chinese_with_its_params():
+    from claimlens.api.web.i18n import MESSAGES, REASONS_ZH, Translator
+
+    reasons = every_reason()
+    assert {r.code for r in reasons} == set(REASON_TEXT) == set(REASONS_ZH)  # every code reached and translated
+    en, zh = Translator("en"), Translator("zh")
+    for r in reasons:
+        for lang in ("en", "zh"):  # each template uses exactly the parameters the domain gives
+            assert template_fields(MESSAGES[lang][f"why.{r.code}"]) == set(r.params), (lang, r.code)
+        coded = r.as_dict()
+        english, chinese = en.reason(coded, "FALLBACK"), zh.reason(coded, "FALLBACK")
+        assert english == r.text  # the console's English is the API's English
+        assert "{" not in english and "{" not in chinese and "FALLBACK" not in (english, chinese)
+        assert re.search(r"[\u4e00-\u9fff]", chinese), (r.code, chinese)
+        for value in r.params.values():  # names, minutes, districts... all reach the Chinese sentence
+            assert str(value) in chinese, (r.code, value, chinese)
+
+
+def test_unknown_or_broken_codes_fall_back_to_the_english_text():
+    from claimlens.api.web.i18n import Translator
+
+    zh = Translator("zh")
+    assert zh.reason(None, "12 min left") == "12 min left"
+    assert zh.reason({"code": "no_such_code", "params": {}}, "as stored") == "as stored"
+    assert zh.reason({"code": "left", "params": {}}, "12 min left") == "12 min left"  # a parameter missing
+    assert zh.reason({"code": "left", "params": {"minutes": 12}}, "12 min left") == "剩余 12 分钟"
+    # names are escaped for the page
+    assert "&lt;b&gt;" in zh.reason({"code": "refused_unavailable", "params": {"name": "<b>", "id": 1}})

@@ -11,6 +11,7 @@ from claimlens.cases.repair import RepairInput
 from claimlens.cases.workflow import SYSTEM
 from claimlens.store import audit
 from claimlens.store.crypto import KeyRing
+from claimlens.store.repair import RepairRequest
 from claimlens.store.repair_testing import RepairWorld
 
 CALLER = dict(customer_name="Greta Gruen", phone="+49 30 901820", address="Torstrasse 99, 10119 Berlin",
@@ -136,6 +137,16 @@ def test_load_counts_and_coverage_gap(rw):
     gap = call_in(rw, district="SPANDAU")
     assert gap["state"] == "new" and gap["dispatch"]["coverage_gap"]
     assert gap["dispatch"]["explanation"] == ["coverage gap: no technician covers district SPANDAU"]
+    assert gap["dispatch"]["explanation_codes"] == [{"code": "coverage_gap", "params": {"district": "SPANDAU"}}]
+    # a note stored before the codes existed is given back as stored (the console shows its English lines), also
+    # after the sweep's retry, which rewrites a note only when the explanation changed
+    old_note = {k: v for k, v in gap["dispatch"].items() if k != "explanation_codes"}
+    with rw.store.db.session() as s:
+        s.get(RepairRequest, gap["id"]).dispatch_note = old_note
+    desk.sweep()
+    assert desk.get_request(rw.actors["op_a"], gap["id"])["dispatch"] == old_note
+    row = desk.sla_view(rw.actors["op_a"])["requests"][0]
+    assert row["dispatch_summary"] == old_note["explanation"][0] and row["dispatch_summary_code"] is None
     cov = desk.coverage(rw.actors["op_a"])
     # 09:00 UTC: pia (PANKOW) is off shift but tina covers PANKOW too
     assert [g["district"] for g in cov["gaps"]] == ["SPANDAU"]

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
+from claimlens.api.web.i18n import Translator
 from claimlens.api.web.router import home_url
 from claimlens.cases.workflow import Actor, Role
 
@@ -24,11 +25,27 @@ def test_repair_staff_land_on_their_own_pages():
     assert home_url(Actor(Role.REVIEWER, 3, "rev")) == "/console/queue"
 
 
+# A dispatch note as stored before the explanation lines had codes: English lines only.
+OLD_NOTE = {"at": "2026-03-02T09:00:00+00:00", "by": "system", "automatic": True, "technician_id": None,
+            "eta_minutes": None, "within_target": False, "coverage_gap": True,
+            "explanation": ["coverage gap: no technician covers district NORTH"], "ranking": []}
+
+
+def test_explanation_in_the_viewers_language_and_old_notes_as_stored():
+    new = {"explanation": ["coverage gap: no technician covers district NORTH"],
+           "explanation_codes": [{"code": "coverage_gap", "params": {"district": "NORTH"}}]}
+    assert Translator("zh").explanation(new) == ["覆盖缺口：没有技师覆盖区域 NORTH"]
+    assert Translator("en").explanation(new) == new["explanation"]
+    assert Translator("zh").explanation(OLD_NOTE) == OLD_NOTE["explanation"]
+    assert Translator("zh").explanation(None) == []
+
+
 @pytest.fixture(scope="module")
 def desk(console) -> dict:
     """Shop A's repair desk, written through the repair service while the console server runs: districts
     CENTRE and EAST (covered) and NORTH (nobody), Tara and Bob, an operator, two NORTH requests filed 40 and 25
-    minutes ago (breached, at risk) and a boiler job that only Bob can take."""
+    minutes ago (breached, at risk), a boiler job that only Bob can take, and two fresh NORTH requests, one
+    of them with a dispatch note in the format from before the explanation codes."""
     from claimlens.cases.repair import RepairInput
     from claimlens.cases.workflow import SYSTEM
     from claimlens.store import Store
@@ -59,6 +76,11 @@ def desk(console) -> dict:
         boiler = filed(0, "CENTRE", "+49 170 0000003", skill="boiler")
         assert boiler["technician_id"] == bob["id"]
         ids["bobs_job"] = boiler["id"]
+        ids["fresh"] = filed(0, "NORTH", "+49 170 0000004")["id"]
+        ids["old_note"] = filed(0, "NORTH", "+49 170 0000005")["id"]
+        from claimlens.store.repair import RepairRequest
+        with st.db.session() as s:
+            s.get(RepairRequest, ids["old_note"]).dispatch_note = OLD_NOTE
         return ids
     finally:
         st.close()
@@ -243,3 +265,38 @@ def test_desk_and_jobs_in_chinese_with_local_times(console, desk, new_context):
     row = op.locator(f"#board-table tr[data-id='{desk['bobs_job']}']")
     expect(row.locator("[data-state]")).to_have_attribute("data-state", "new")
     expect(row.locator("td.tech")).to_have_text("未派单")
+    # why it waits, in Chinese: nobody can take it, Tara lacks the skill, Bob declined
+    op.goto(f"{console.url}/console/desk/requests/{desk['bobs_job']}")
+    lines = op.locator("#dispatch-explanation li")
+    expect(lines).to_have_text(["区域 CENTRE 当前没有技师可以接单", f"Tara Fix（#{desk['tara']}）：不具备技能 boiler",
+                                f"Bob Wrench（#{desk['bob']}）：已拒绝此工单或未及时接单"])
+    expect(op.locator("#sla-reason")).to_have_text(re.compile(r"^剩余 \d+ 分钟$"))
+
+
+@pytest.mark.browser
+def test_dispatch_explanation_and_sla_reason_in_chinese(console, desk, new_context):
+    op = login(new_context(locale="zh-CN", viewport={"width": 1440, "height": 1000}), console, "operator_a")
+    fresh = op.locator(f"#board-table tr[data-id='{desk['fresh']}']")
+    expect(fresh.locator(".sla-reason")).to_have_text(re.compile(r"^剩余 \d+ 分钟$"))
+    expect(fresh.locator("td.why")).to_have_text("覆盖缺口：没有技师覆盖区域 NORTH")
+    breached = op.locator(f"#board-table tr[data-id='{desk['breached']}'] .sla-reason")
+    expect(breached).to_have_text(re.compile(r"^已超出 30 分钟目标 \d+ 分钟$"))
+    expect(op.locator("#coverage li[data-district='NORTH']")).to_have_attribute("title", "没有技师覆盖此区域")
+    # a note stored before the codes: its English text, on the Chinese page
+    old = op.locator(f"#board-table tr[data-id='{desk['old_note']}']")
+    expect(old.locator("td.why")).to_have_text("coverage gap: no technician covers district NORTH")
+    expect(old.locator(".sla-reason")).to_have_text(re.compile(r"^剩余 \d+ 分钟$"))
+    shot(op, "repair-desk-reasons-zh")
+
+    op.goto(f"{console.url}/console/desk/requests/{desk['fresh']}")
+    expect(op.locator("#dispatch-summary")).to_have_text("暂时没有技师可以接单。")
+    expect(op.locator("#dispatch-explanation li")).to_have_text(["覆盖缺口：没有技师覆盖区域 NORTH"])
+    expect(op.locator("#sla-reason")).to_have_text(re.compile(r"^剩余 \d+ 分钟$"))
+    op.goto(f"{console.url}/console/desk/requests/{desk['old_note']}")
+    expect(op.locator("#dispatch-summary")).to_have_text("暂时没有技师可以接单。")
+    expect(op.locator("#dispatch-explanation li")).to_have_text(["coverage gap: no technician covers district NORTH"])
+
+    en = login(new_context(locale="en-US"), console, "operator_a")  # the same request in English
+    en.goto(f"{console.url}/console/desk/requests/{desk['fresh']}")
+    expect(en.locator("#dispatch-explanation li")).to_have_text(["coverage gap: no technician covers district NORTH"])
+    expect(en.locator("#sla-reason")).to_have_text(re.compile(r"^\d+ min left$"))

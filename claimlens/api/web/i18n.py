@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
+from ...cases.repair import REASON_TEXT
+
 LANGS = ("en", "zh")
 LANG_COOKIE = "claimlens_lang"
 
@@ -245,6 +247,40 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
+# Repair desk: dispatch explanation lines, SLA reasons and coverage-gap details by code (claimlens.cases.repair
+# Reason), as "why.<code>". The English comes from the domain, which renders the API's text from the same template.
+REASONS_ZH = {
+    "soonest": "{name}（#{id}）能最快到场：约 {eta} 分钟（路程 {travel} 分钟，手上 {load} 个未完成工单），"
+               "{target} 分钟目标还剩 {left} 分钟",
+    "at_risk_soonest": "{name}（#{id}）最快，约 {eta} 分钟，但 {target} 分钟目标只剩 {left} 分钟：有风险",
+    "candidate": "{name}（#{id}）：约 {eta} 分钟，手上 {load} 个未完成工单",
+    "refused_declined": "{name}（#{id}）：已拒绝此工单或未及时接单",
+    "refused_skill": "{name}（#{id}）：不具备技能 {skill}",
+    "refused_unavailable": "{name}（#{id}）：已暂停接单",
+    "refused_off_shift": "{name}（#{id}）：不在班（{start}-{end} {timezone}）",
+    "refused_capacity": "{name}（#{id}）：工单已满（{load}/{max_jobs} 个未完成工单）",
+    "coverage_gap": "覆盖缺口：没有技师覆盖区域 {district}",
+    "nobody_now": "区域 {district} 当前没有技师可以接单",
+    "manual": "{by} 手动派单给 {name}（#{id}）：{reason}",
+    "warning_district": "注意：{name} 不覆盖区域 {district}",
+    "warning_skill": "注意：{name} 不具备技能 {skill}",
+    "warning_unavailable": "注意：{name} 已暂停接单",
+    "warning_off_shift": "注意：{name} 不在班（{start}-{end} {timezone}）",
+    "warning_capacity": "注意：{name} 工单已满（{load}/{max_jobs}）",
+    "met": "比目标时间提前 {minutes} 分钟到场",
+    "missed": "比目标时间晚 {minutes} 分钟到场",
+    "cancelled": "已取消",
+    "resolved": "已解决",
+    "breached": "已超出 {target} 分钟目标 {minutes} 分钟",
+    "no_technician": "尚无技师接单，剩余 {minutes} 分钟",
+    "late_eta": "技师预计比目标时间晚 {minutes} 分钟到场",
+    "left": "剩余 {minutes} 分钟",
+    "gap_uncovered": "没有技师覆盖此区域",
+    "gap_nobody_on_shift": "{count} 名技师覆盖此区域，但当前无人在班且可接单",
+}
+MESSAGES["en"].update({f"why.{code}": text for code, text in REASON_TEXT.items()})
+MESSAGES["zh"].update({f"why.{code}": text for code, text in REASONS_ZH.items()})
+
 # Plain-words versions of the forensic findings, by code (the English message of the finding is the fallback).
 FINDINGS_ZH = {
     "derived_with_edits": "申请照片是商家的商品图（{reference}）被修改后的版本：{n} 处被编辑的区域，占商品的 {pct}%。",
@@ -289,6 +325,28 @@ class Translator:
         """The message for key; arguments are escaped unless they are Markup (a <time> element, say)."""
         msg = Markup(self.messages.get(key) or MESSAGES["en"].get(key) or key)
         return msg.format(**kw) if kw else msg
+
+    def reason(self, coded: dict | None, english: str = "") -> str:
+        """A repair reason ({"code", "params"}) in the viewer's language; the English text when it has no code
+        (stored before the codes existed) or its parameters do not fit."""
+        if isinstance(coded, dict) and coded.get("code"):
+            key = f"why.{coded['code']}"
+            msg = self.messages.get(key) or MESSAGES["en"].get(key)
+            if msg:
+                try:
+                    return Markup(msg).format(**(coded.get("params") or {}))
+                except (KeyError, IndexError, ValueError):
+                    pass
+        return english
+
+    def explanation(self, note: dict | None) -> list[str]:
+        """A dispatch note's explanation lines in the viewer's language. Notes stored before the codes carry only
+        the English lines, which are shown as they are."""
+        lines = list((note or {}).get("explanation") or [])
+        codes = (note or {}).get("explanation_codes") or []
+        if len(codes) != len(lines):
+            return lines
+        return [self.reason(c, line) for c, line in zip(codes, lines)]
 
     def finding(self, f: dict) -> str:
         """A finding in the viewer's language."""
