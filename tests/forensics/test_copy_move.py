@@ -1,5 +1,6 @@
 import io
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -56,3 +57,63 @@ def test_odd_and_flat_images(shape):
     for img in (np.full(shape + (3,), 200, np.uint8), np.random.default_rng(0).integers(0, 255, shape + (3,), dtype=np.uint8)):
         r = _run(_jpeg(img))
         assert not r.reason.startswith("internal error"), r.reason
+
+
+def _paste_disc(rgb, centre, radius, to, angle=0.0, scale=1.0, mirrored=False):
+    """Copy the disc at `centre` (x, y) to `to`, rotated (degrees, counter-clockwise) and scaled; returns
+    the photo and the source and target masks."""
+    h, w = rgb.shape[:2]
+    a = np.deg2rad(angle)
+    linear = scale * np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])
+    if mirrored:
+        linear = linear @ np.diag([-1.0, 1.0])
+    M = np.hstack([linear, (np.asarray(to, float) - linear @ np.asarray(centre, float))[:, None]])
+    source = np.zeros((h, w), np.float32)
+    cv2.circle(source, tuple(int(v) for v in centre), radius, 1.0, -1)
+    moved = cv2.warpAffine(rgb, M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    alpha = cv2.GaussianBlur(cv2.warpAffine(source, M, (w, h)), (0, 0), 0.8)[..., None]
+    out = np.clip(rgb * (1 - alpha) + moved * alpha, 0, 255).astype(np.uint8)
+    return out, source > 0.5, alpha[..., 0] > 0.5
+
+
+def _marked(r, mask) -> float:
+    return float((r.map >= 0.5)[mask].mean())
+
+
+@pytest.mark.parametrize("angle", [10, 30])
+def test_rotated_clone_in_a_real_photo_is_found_with_source_and_target(angle):
+    a = data.astronaut()
+    img, source, target = _paste_disc(a, centre=(169, 386), radius=36, to=(420, 110), angle=angle)
+    r = _run(_jpeg(img, 85))
+    assert r.score >= 0.5, r.extra
+    assert _marked(r, source) >= 0.5 and _marked(r, target) >= 0.5
+    assert any(f.code == "cloned_region" for f in r.findings)
+
+
+def test_scaled_clone_is_found():
+    a = data.coffee()
+    img, source, target = _paste_disc(a, centre=(356, 296), radius=34, to=(120, 100), angle=0, scale=1.25)
+    r = _run(_jpeg(img, 85))
+    assert r.score >= 0.5, r.extra
+    assert _marked(r, source) >= 0.5 and _marked(r, target) >= 0.5
+
+
+def test_mirrored_clone_is_found():
+    a = data.astronaut()
+    img, source, target = _paste_disc(a, centre=(169, 386), radius=36, to=(420, 110), angle=20, mirrored=True)
+    r = _run(_jpeg(img, 90))
+    assert r.score >= 0.5, r.extra
+    assert _marked(r, source) >= 0.5 and _marked(r, target) >= 0.5
+
+
+@pytest.mark.parametrize("name", ["coffee", "chelsea", "rocket", "astronaut"])
+def test_clean_photos_give_no_finding_after_recompression(name):
+    for q in (75, 90):
+        r = _run(_jpeg(getattr(data, name)(), q))
+        assert r.score < 0.3 and not r.findings, (name, q, r.extra)
+
+
+def test_genuinely_repeated_objects_are_not_clones():
+    coins = data.coins()  # two dozen similar coins, each photographed, none copied
+    r = _run(_jpeg(np.dstack([coins] * 3), 90))
+    assert r.score < 0.3 and not r.findings, r.extra

@@ -22,8 +22,11 @@ WORK_PIXELS = 220_000
 MIN_SHIFT = 16  # pixels at working resolution
 RATIO = 0.6  # g2NN ratio
 CORR_THRESHOLD = 0.6
-# residual correlation of a clone after JPEG re-compression: ~0.7 (weak) to 0.9 (exact copy)
-CORR_LOW, CORR_HIGH = 0.66, 0.86
+# residual correlation of a clone after JPEG re-compression: ~0.7 (weak) to 0.9 (exact copy); look-alikes
+# (repeated windows, mirror-symmetric facades) reach ~0.75 on their edges
+CORR_LOW, CORR_HIGH = 0.68, 0.84
+MIN_AREA, AREA_RAMP = 0.0008, 0.004  # cloned area as a fraction of the photo: nothing below, full weight above the sum
+FULL_SUPPORT = 10  # keypoint pairs that make a model fully trusted
 
 
 def _residual(gray: np.ndarray) -> np.ndarray:
@@ -44,47 +47,121 @@ def _local_corr(a: np.ndarray, b: np.ndarray, valid: np.ndarray, win: int = 9) -
     return c
 
 
+# SIFT descriptor of a horizontally mirrored patch: 4x4 spatial cells with their rows reversed, and each
+# 8-bin orientation histogram negated (bin o -> -o); the keypoint angle becomes 180 - angle.
+_MIRROR_BINS = (-np.arange(8)) % 8
+MAX_PAIRS = 1500  # matched pairs (each direction counted) taken into the consensus search
+MIN_INLIERS = 5
+
+
+def _mirror_descriptors(des: np.ndarray) -> np.ndarray:
+    d = des.reshape(-1, 4, 4, 8)[:, ::-1][:, :, :, _MIRROR_BINS]
+    return np.ascontiguousarray(d.reshape(-1, 128))
+
+
+def _g2nn_pairs(query: np.ndarray, train: np.ndarray, pts: np.ndarray, k: int = 8) -> np.ndarray:
+    """Rows (i, t, ratio): keypoint t looks like (the query version of) keypoint i. Generalised 2NN over the k
+    nearest neighbours: accept neighbours in order while the distance to the next one stays clearly larger."""
+    n = len(train)
+    k = min(k, n - 1)
+    if k < 2:
+        return np.zeros((0, 3))
+    dist, near = cv2.batchDistance(query.astype(np.float32), train.astype(np.float32), cv2.CV_32F,
+                                   normType=cv2.NORM_L2, K=k + 1, update=0, crosscheck=False)
+    # a keypoint is not its own clone: drop it from its neighbour list (sorted by distance)
+    own = near == np.arange(n)[:, None]
+    dist = np.where(own, np.inf, dist)
+    order = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    dist, near = np.take_along_axis(dist, order, 1), np.take_along_axis(near, order, 1)
+    ratio = dist[:, :-1] / np.maximum(dist[:, 1:], 1e-6)
+    accept = np.cumprod(ratio < RATIO, axis=1).astype(bool)
+    i, j = np.nonzero(accept)
+    t_idx = near[i, j]
+    far = np.hypot(*(pts[i] - pts[t_idx]).T) >= MIN_SHIFT
+    return np.stack([i[far], t_idx[far], ratio[i, j][far]], axis=1)
+
+
+def _consensus_models(src, dst, rot, logscale, mirrored: bool, max_models: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cluster pairs by the similarity each one implies (keypoint angle and size), then RANSAC inside a cluster.
+
+    src, dst: matched points (both directions of every pair); rot: dst angle - src angle (radians);
+    logscale: log(dst size / src size). For mirrored pairs src x is negated (x -> -x) before the similarity.
+    Returns (2x3 model, its inlier dst points) per model."""
+    sx = src.copy()
+    if mirrored:
+        sx[:, 0] = -sx[:, 0]
+    c, s = np.cos(rot), np.sin(rot)
+    scale = np.exp(logscale)
+    # prediction of every pair's dst by every pair's similarity: dst_i + S_i R_i (src_j - src_i)
+    dx = sx[None, :, 0] - sx[:, None, 0]
+    dy = sx[None, :, 1] - sx[:, None, 1]
+    px = dst[:, None, 0] + scale[:, None] * (c[:, None] * dx - s[:, None] * dy)
+    py = dst[:, None, 1] + scale[:, None] * (s[:, None] * dx + c[:, None] * dy)
+    err = np.hypot(px - dst[None, :, 0], py - dst[None, :, 1])
+    tol = 4.0 + 0.2 * scale[:, None] * np.hypot(dx, dy)  # keypoint angles and sizes are rough
+    drot = np.abs(np.angle(np.exp(1j * (rot[:, None] - rot[None, :]))))
+    agree = (err < tol) & (drot < 0.35) & (np.abs(logscale[:, None] - logscale[None, :]) < 0.3)
+    n = len(src)
+    half = n // 2  # pair p and its reverse p + half (or p - half)
+    reverse = np.r_[np.arange(half, n), np.arange(half)]
+    left = np.ones(n, bool)
+    models = []
+    for _ in range(max_models):
+        votes = (agree & left[None, :]).sum(axis=1) * left
+        best = int(np.argmax(votes))
+        if votes[best] < MIN_INLIERS:
+            break
+        members = np.flatnonzero(agree[best] & left)
+        left[members] = False
+        left[reverse[members]] = False
+        S, inl = cv2.estimateAffinePartial2D(sx[members], dst[members], method=cv2.RANSAC,
+                                             ransacReprojThreshold=3.0, maxIters=500, confidence=0.995)
+        if S is None or inl is None or inl.sum() < MIN_INLIERS:
+            continue
+        inl = inl.ravel().astype(bool)
+        if np.ptp(src[members[inl]], axis=0).max() < 8:  # all support in one spot: a single repeated feature
+            continue
+        S = S.astype(np.float64)
+        if mirrored:
+            S[:, 0] = -S[:, 0]
+        det = abs(float(np.linalg.det(S[:, :2])))
+        if 0.25 < det < 4.0:
+            models.append((S, dst[members[inl]]))
+    return models
+
+
 def keypoint_candidates(gray: np.ndarray, max_models: int = 3) -> list[tuple[np.ndarray, int]]:
-    """Affine models (2x3, src -> dst) supported by self-matched SIFT keypoints."""
-    sift = cv2.SIFT_create(nfeatures=1500, contrastThreshold=0.02)
+    """Similarity models (2x3, src -> dst, possibly mirrored) supported by self-matched SIFT keypoints."""
+    sift = cv2.SIFT_create(nfeatures=2000, contrastThreshold=0.02)
     kps, des = sift.detectAndCompute(gray, None)
     if des is None or len(kps) < 10:
         return []
     pts = np.float32([k.pt for k in kps])
-    k = min(5, len(kps))
-    matches = cv2.BFMatcher(cv2.NORM_L2).knnMatch(des, des, k=k)
-    pairs = set()
-    for i, ms in enumerate(matches):
-        ms = [m for m in ms if m.trainIdx != i]
-        for j in range(len(ms) - 1):  # generalised 2NN: accept while the ratio to the next stays low
-            if ms[j].distance >= RATIO * max(ms[j + 1].distance, 1e-6):
-                break
-            t = ms[j].trainIdx
-            if np.hypot(*(pts[i] - pts[t])) < MIN_SHIFT:
-                continue
-            a, b = (i, t) if (pts[i][0], pts[i][1]) < (pts[t][0], pts[t][1]) else (t, i)
-            pairs.add((a, b))
-    if len(pairs) < 4:
-        return []
-    pairs = np.array(sorted(pairs))
-    src, dst = pts[pairs[:, 0]], pts[pairs[:, 1]]
+    ang = np.deg2rad(np.float32([k.angle for k in kps]))
+    size = np.float32([k.size for k in kps])
     models = []
-    left = np.ones(len(pairs), bool)
-    for _ in range(max_models):
-        if left.sum() < 4:
-            break
-        M, inl = cv2.estimateAffine2D(src[left], dst[left], method=cv2.RANSAC, ransacReprojThreshold=3.0,
-                                      maxIters=2000, confidence=0.99)
-        if M is None or inl is None or inl.sum() < 4:
-            break
-        inl = inl.ravel().astype(bool)
-        det = float(np.linalg.det(M[:, :2]))
-        idx = np.flatnonzero(left)[inl]
-        spread = np.ptp(src[idx], axis=0).max() if len(idx) else 0
-        if 0.25 < det < 4.0 and spread >= 6:
-            models.append((M.astype(np.float64), int(inl.sum())))
-        left[idx] = False
-    return models
+    for mirrored in (False, True):
+        query = _mirror_descriptors(des) if mirrored else des
+        found = _g2nn_pairs(query, des, pts)
+        if len(found) < MIN_INLIERS:
+            continue
+        found = found[np.argsort(found[:, 2])][: MAX_PAIRS // 2]
+        pairs = np.unique(np.sort(found[:, :2].astype(int), axis=1), axis=0)  # i -> t and t -> i are one pair
+        a, b = pairs[:, 0], pairs[:, 1]
+        ang_a = (np.pi - ang[a]) if mirrored else ang[a]
+        ang_b = (np.pi - ang[b]) if mirrored else ang[b]
+        # both directions: the clone's source is not known
+        src = np.concatenate([pts[a], pts[b]])
+        dst = np.concatenate([pts[b], pts[a]])
+        rot = np.concatenate([ang[b] - ang_a, ang[a] - ang_b])
+        logscale = np.concatenate([np.log(size[b] / size[a]), np.log(size[a] / size[b])])
+        models += _consensus_models(src, dst, rot, logscale, mirrored, max_models)
+    out = []
+    for M, support in sorted(models, key=lambda m: -len(m[1]))[:max_models]:  # best supported, plain or mirrored
+        x0, y0 = np.floor(support.min(axis=0)).astype(int) - 6
+        x1, y1 = np.ceil(support.max(axis=0)).astype(int) + 6
+        out.append((refine(gray, M, (x0, y0, x1, y1)), len(support)))
+    return out
 
 
 def block_candidates(gray: np.ndarray, b: int = 8, max_models: int = 3) -> list[tuple[np.ndarray, int]]:
@@ -130,12 +207,57 @@ def block_candidates(gray: np.ndarray, b: int = 8, max_models: int = 3) -> list[
     return out
 
 
+def _displacement(M: np.ndarray, h: int, w: int) -> np.ndarray:
+    """How far each target pixel lies from its source under M (pixels)."""
+    Minv = cv2.invertAffineTransform(M)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    return np.hypot(Minv[0, 0] * xs + Minv[0, 1] * ys + Minv[0, 2] - xs, Minv[1, 0] * xs + Minv[1, 1] * ys + Minv[1, 2] - ys)
+
+
+def _nearest_similarity(A: np.ndarray, target_centre: np.ndarray) -> np.ndarray:
+    """A clone is rotated, scaled and maybe mirrored, not sheared: the similarity nearest to affine A that
+    maps onto the same target centre (an unconstrained fit also bends to line up edges of look-alikes)."""
+    flip = np.diag([-1.0, 1.0]) if np.linalg.det(A[:, :2]) < 0 else np.eye(2)
+    L = A[:, :2] @ flip
+    a, b = (L[0, 0] + L[1, 1]) / 2, (L[1, 0] - L[0, 1]) / 2
+    linear = np.array([[a, -b], [b, a]]) @ flip
+    source_centre = cv2.invertAffineTransform(A)[:, :2] @ target_centre + cv2.invertAffineTransform(A)[:, 2]
+    return np.hstack([linear, (target_centre - linear @ source_centre)[:, None]])
+
+
+def refine(gray: np.ndarray, M: np.ndarray, target_box: tuple[int, int, int, int]) -> np.ndarray:
+    """Sub-pixel alignment of a keypoint model on the target area (ECC); the model itself if ECC fails."""
+    x0, y0, x1, y1 = target_box
+    h, w = gray.shape
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if x1 - x0 < 16 or y1 - y0 < 16:
+        return M
+    g = gray.astype(np.float32)
+    Minv = cv2.invertAffineTransform(M)  # target crop coordinates -> source coordinates
+    warp = Minv.copy()
+    warp[:, 2] += Minv[:, :2] @ np.array([x0, y0], np.float64)
+    try:
+        _, warp = cv2.findTransformECC(g[y0:y1, x0:x1], g, warp.astype(np.float32), cv2.MOTION_AFFINE,
+                                       (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4), None, 3)
+    except cv2.error:
+        return M
+    warp = warp.astype(np.float64)
+    warp[:, 2] -= warp[:, :2] @ np.array([x0, y0], np.float64)
+    R = _nearest_similarity(cv2.invertAffineTransform(warp), np.array([(x0 + x1) / 2, (y0 + y1) / 2]))
+    corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], np.float64)
+    moved = np.abs(corners @ (R[:, :2] - M[:, :2]).T + (R[:, 2] - M[:, 2])).max()
+    return R if moved < 4.0 else M  # a small correction, or ECC wandered off
+
+
 def verify(gray: np.ndarray, M: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Dense check of one model: (target mask, source mask, mean residual correlation inside the target)."""
     h, w = gray.shape
     r = _residual(gray)
     warped = cv2.warpAffine(r, M, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
     inside = cv2.warpAffine(np.ones((h, w), np.float32), M, (w, h), flags=cv2.INTER_NEAREST) > 0.5
+    # near a fixed point of the model (a small shift, a scale or mirror about a nearby centre) the residual
+    # correlates with itself
+    inside &= _displacement(M, h, w) >= MIN_SHIFT
     c = _local_corr(r, warped, valid & inside)
     c = cv2.GaussianBlur(c, (0, 0), 2.0)
     tgt = (c > CORR_THRESHOLD).astype(np.uint8)
@@ -188,24 +310,37 @@ class CopyMove(Detector):
             if overlap > 0.5:  # a model mapping a region onto itself is texture, not a clone
                 continue
             conf = float(np.clip((corr - CORR_LOW) / (CORR_HIGH - CORR_LOW), 0, 1))
-            fmap = np.maximum(fmap, (tgt | src).astype(np.float32) * (0.5 + 0.5 * conf))
+            area_ramp = float(np.clip((area - MIN_AREA) / AREA_RAMP, 0, 1))
+            # a model carried by a handful of keypoints may be a look-alike (a row of windows): less weight
+            support = 1.0 if how == "blocks" else float(np.clip((n - 2) / (FULL_SUPPORT - 2), 0, 1))
+            model_score = conf * area_ramp * support
+            # a reported model marks its source and target at >= 0.5; a weak one stays below
+            fmap = np.maximum(fmap, (tgt | src).astype(np.float32)
+                              * (0.5 + 0.5 * model_score if model_score >= 0.3 else model_score))
+            linear = M[:, :2]
+            det = float(np.linalg.det(linear))
+            sign = -1.0 if det < 0 else 1.0  # a mirrored model is rotation . scale . flip(x)
             models.append({"method": how, "support": n, "area_fraction": round(area, 4),
                            "correlation": round(corr, 3),
-                           "shift_px": [round(M[0, 2] / s, 1), round(M[1, 2] / s, 1)]})
+                           "shift_px": [round(M[0, 2] / s, 1), round(M[1, 2] / s, 1)],
+                           "rotation_deg": round(float(np.degrees(np.arctan2(sign * linear[1, 0], sign * linear[0, 0]))), 1),
+                           "scale": round(abs(det) ** 0.5, 3), "mirrored": det < 0,
+                           "score": round(model_score, 3)})
         if not models:
             return DetectorResult(self.name, score=0.0, map=fmap,
                                   extra={"candidates": len(cands), "evidence": {"correlation": 0.0, "area": 0.0}},
                                   reason="no cloned region found")
-        best = max(models, key=lambda m: (m["correlation"], m["area_fraction"]))
-        area_ramp = float(np.clip((best["area_fraction"] - 0.0008) / 0.004, 0, 1))
-        score = float(area_ramp * np.clip((best["correlation"] - CORR_LOW) / (CORR_HIGH - CORR_LOW), 0, 1))
+        best = max(models, key=lambda m: (m["score"], m["correlation"], m["area_fraction"]))
+        score = best["score"]
         findings = []
         sev = "high" if score >= 0.8 else "medium" if score >= 0.5 else "low" if score >= 0.3 else None
         if sev:
             findings.append(self.finding(
                 "cloned_region", sev,
-                f"a region is cloned from elsewhere in the photo ({best['area_fraction']:.1%} of it, "
-                f"shift {best['shift_px'][0]:.0f},{best['shift_px'][1]:.0f} px)", **best))
+                f"a region is cloned from elsewhere in the photo ({best['area_fraction']:.1%} of it"
+                + (", mirrored" if best["mirrored"] else "")
+                + (f", rotated {best['rotation_deg']:.0f} deg" if abs(best["rotation_deg"]) >= 3 else "")
+                + (f", scaled x{best['scale']:.2f}" if abs(best["scale"] - 1) >= 0.05 else "") + ")", **best))
         return DetectorResult(self.name, findings=findings, score=score, map=fmap,
                               extra={"models": models, "candidates": len(cands),
                                      "evidence": {"correlation": best["correlation"], "area": best["area_fraction"]}})
