@@ -2,12 +2,15 @@
 
 Each file part goes to a temp file in the blob store while it is hashed (python-multipart's streaming parser);
 the size limit is enforced as the bytes arrive. The handler checks the files and links them to their content
-address (`claimlens.store.uploads.finish`); whatever is not committed is dropped by `StreamedForm.discard`.
+address (`stored_files`, run in the thread pool); whatever is not committed is dropped by `StreamedForm.discard`.
+The JSON API and the console's upload pages both read their forms this way (`read_upload_form`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
 
 from fastapi import HTTPException, Request
 from python_multipart.exceptions import MultipartParseError
@@ -15,9 +18,27 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ..cases.errors import Invalid, TooLarge
 from ..store.blobs import BlobStore, BlobWriter
+from ..store.uploads import Ingested, Limits, finish
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 MAX_FIELDS = 50
 MAX_FIELD_BYTES = 64 * 1024
+
+
+class FileTooLarge(TooLarge):
+    """A file part passed the size limit (the console says so in the viewer's language)."""
+
+    def __init__(self, message: str, filename: str, limit: int):
+        super().__init__(message)
+        self.filename, self.limit = filename, limit
+
+
+class TooManyFiles(TooLarge):
+    def __init__(self, limit: int):
+        super().__init__(f"more than {limit} files: at most {limit} per request")
+        self.limit = limit
 
 
 @dataclass
@@ -78,7 +99,7 @@ class _Reader:
                 raise Invalid(f"form field {self.name!r} does not take a file (files go in "
                               f"{', '.join(repr(f) for f in self.file_fields)})")
             if len(self.form.files) >= self.max_files:
-                raise TooLarge(f"more than {self.max_files} files: at most {self.max_files} per request")
+                raise TooManyFiles(self.max_files)
             filename = _text(opts[b"filename"], "file name") or ""
             self.writer = self.blobs.writer(self.max_file_bytes, filename)
             self.form.writers.append(self.writer)
@@ -90,7 +111,10 @@ class _Reader:
 
     def on_part_data(self, data, start, end):
         if self.writer is not None:
-            self.writer.write(data[start:end])  # raises TooLarge (and drops the file) past the limit
+            try:
+                self.writer.write(data[start:end])  # drops the file past the limit
+            except TooLarge as exc:
+                raise FileTooLarge(exc.message, self.writer.filename, self.max_file_bytes) from None
             return
         if len(self.text) + end - start > MAX_FIELD_BYTES:
             raise TooLarge(f"form field {self.name!r} is larger than {MAX_FIELD_BYTES // 1024} KB")
@@ -113,9 +137,12 @@ def _text(raw: bytes, what: str) -> str:
 
 
 async def read_form(request: Request, blobs: BlobStore, *, max_file_bytes: int, max_files: int,
-                    file_fields: tuple[str, ...] = ("files",)) -> StreamedForm:
-    """Parse the body as it arrives. The caller must `discard()` the form when done (committed files stay)."""
+                    file_fields: tuple[str, ...] = ("files",), urlencoded: bool = False) -> StreamedForm:
+    """Parse the body as it arrives. The caller must `discard()` the form when done (committed files stay).
+    With urlencoded, an application/x-www-form-urlencoded body (a form without files) is read too."""
     ctype, opts = parse_options_header(request.headers.get("content-type", ""))
+    if urlencoded and ctype == b"application/x-www-form-urlencoded":
+        return await _read_urlencoded(request)
     if ctype != b"multipart/form-data":
         raise HTTPException(415, "send this request as multipart/form-data")
     if not opts.get(b"boundary"):
@@ -143,6 +170,40 @@ async def read_form(request: Request, blobs: BlobStore, *, max_file_bytes: int, 
         u.writer.abort()
         r.form.files.remove(u)
     return r.form
+
+
+async def _read_urlencoded(request: Request) -> StreamedForm:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FIELD_BYTES:
+            raise TooLarge(f"a form without files is larger than {MAX_FIELD_BYTES // 1024} KB")
+    try:
+        pairs = parse_qsl(_text(bytes(body), "form"), keep_blank_values=True, strict_parsing=False,
+                          max_num_fields=MAX_FIELDS, errors="strict")
+    except ValueError:
+        raise Invalid(f"malformed form (at most {MAX_FIELDS} fields)") from None
+    form = StreamedForm()
+    for name, value in pairs:
+        form.fields.setdefault(name, []).append(value)
+    return form
+
+
+async def read_upload_form(request: Request, store: "Store", urlencoded: bool = False) -> StreamedForm:
+    """`read_form` with the store's limits: max upload bytes per file, max files, files in the field "files"."""
+    st = store.settings
+    return await read_form(request, store.blobs, max_file_bytes=st.max_upload_bytes, max_files=st.max_files,
+                           urlencoded=urlencoded)
+
+
+def stored_files(store: "Store", form: StreamedForm, allow_video: bool = True,
+                 required: bool = True) -> list[Ingested]:
+    """Check the received files and link them into the blob store (blocking: run it in the thread pool)."""
+    if required and not form.files:
+        raise Invalid("no file given (form field 'files')")
+    st = store.settings
+    limits = Limits(st.max_upload_bytes, st.max_pixels, st.max_video_seconds, allow_video)
+    return [finish(u.writer, limits) for u in form.files]
 
 
 def form_body(properties: dict, required: list[str]) -> dict:

@@ -9,46 +9,16 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from ..cases.errors import Invalid, TooLarge
+from ..cases.errors import Invalid
 from ..cases.workflow import USER_ACTIONS, Actor, Role
 from ..store import Store
 from ..store.service import ClaimInput
-from ..store.uploads import Ingested, Limits, finish, ingest
 from .deps import SESSION_COOKIE, SESSION_MAX_AGE, current_actor, get_store, session_serializer
-from .multipart import FILES, StreamedForm, form_body, read_form
+from .multipart import FILES, form_body, read_upload_form, stored_files
 
 router = APIRouter(prefix="/api")
 ActorDep = Annotated[Actor, Depends(current_actor)]
 StoreDep = Annotated[Store, Depends(get_store)]
-
-
-def _ingest(store: Store, files, allow_video: bool = True) -> list[Ingested]:
-    """Store files a form parser already received (the console's forms); the API streams instead (`_form`)."""
-    files = [f for f in (files or []) if f is not None and (f.filename or f.size)]
-    st = store.settings
-    if len(files) > st.max_files:
-        raise TooLarge(f"{len(files)} files: at most {st.max_files} per request")
-    return [ingest(store.blobs, f.file, f.filename or "upload", max_bytes=st.max_upload_bytes,
-                   max_pixels=st.max_pixels, max_video_seconds=st.max_video_seconds, allow_video=allow_video)
-            for f in files]
-
-
-def _limits(store: Store, allow_video: bool = True) -> Limits:
-    st = store.settings
-    return Limits(st.max_upload_bytes, st.max_pixels, st.max_video_seconds, allow_video)
-
-
-async def _form(request: Request, store: Store) -> StreamedForm:
-    return await read_form(request, store.blobs, max_file_bytes=store.settings.max_upload_bytes,
-                           max_files=store.settings.max_files)
-
-
-def _stored(store: Store, form: StreamedForm, allow_video: bool = True, required: bool = True) -> list[Ingested]:
-    """Check the received files and link them into the blob store (run in the thread pool)."""
-    if required and not form.files:
-        raise Invalid("no file given (form field 'files')")
-    limits = _limits(store, allow_video)
-    return [finish(u.writer, limits) for u in form.files]
 
 
 # Sessions and users ----------------------------------------------------------------------------
@@ -188,10 +158,10 @@ def get_product(product_id: int, actor: ActorDep, store: StoreDep):
              openapi_extra=form_body({"files": FILES | {"description": "photos of the product"}}, ["files"]))
 async def add_product_photos(product_id: int, request: Request, actor: ActorDep, store: StoreDep):
     await run_in_threadpool(store.service.check_product_write, actor, product_id)  # before storing anything
-    form = await _form(request, store)
+    form = await read_upload_form(request, store)
     try:
         def work():
-            store.service.add_product_photos(actor, product_id, _stored(store, form, allow_video=False))
+            store.service.add_product_photos(actor, product_id, stored_files(store, form, allow_video=False))
             return store.service.get_product(actor, product_id)
 
         return await run_in_threadpool(work)
@@ -207,10 +177,10 @@ async def add_product_photos(product_id: int, request: Request, actor: ActorDep,
 async def add_packing(order_ref: str, request: Request, actor: ActorDep, store: StoreDep):
     if actor.role not in (Role.MERCHANT, Role.ADMIN):
         raise HTTPException(403, f"a {actor.role.value} may not register packing evidence")
-    form = await _form(request, store)
+    form = await read_upload_form(request, store)
     try:
         product_id, merchant_id = _int_field(form, "product_id"), _int_field(form, "merchant_id")
-        return await run_in_threadpool(lambda: store.service.add_packing(actor, order_ref, _stored(store, form),
+        return await run_in_threadpool(lambda: store.service.add_packing(actor, order_ref, stored_files(store, form),
                                                                          product_id, merchant_id))
     finally:
         form.discard()
@@ -273,7 +243,7 @@ async def create_claim(request: Request, actor: ActorDep, store: StoreDep):
     key = request.headers.get("idempotency-key")
     if key is not None and not (0 < len(key.strip()) <= 200):
         raise Invalid("Idempotency-Key must have 1 to 200 characters")
-    form = await _form(request, store)
+    form = await read_upload_form(request, store)
     try:
         data = ClaimInput(order_ref=_text_field(form, "order_id", 120), product_id=_int_field(form, "product_id", True),
                           type=_text_field(form, "type", 40), amount=_text_field(form, "amount", 40),
@@ -283,7 +253,7 @@ async def create_claim(request: Request, actor: ActorDep, store: StoreDep):
             raise Invalid("a claim needs at least one photo or video (form field 'files')")
 
         def work():
-            return store.service.submit_claim(actor, data, _stored(store, form), key)
+            return store.service.submit_claim(actor, data, stored_files(store, form), key)
 
         cid, replayed, created = await run_in_threadpool(work)
     finally:
@@ -322,10 +292,10 @@ def act(claim_id: int, action: str, body: Action, actor: ActorDep, store: StoreD
 async def add_evidence(claim_id: int, request: Request, actor: ActorDep, store: StoreDep):
     # 404 before storing anything for a claim one cannot see
     await run_in_threadpool(store.service.claim_detail, actor, claim_id)
-    form = await _form(request, store)
+    form = await read_upload_form(request, store)
     try:
         reason = _text_field(form, "reason", 5000, "")
-        return await run_in_threadpool(lambda: store.service.add_evidence(actor, claim_id, _stored(store, form),
+        return await run_in_threadpool(lambda: store.service.add_evidence(actor, claim_id, stored_files(store, form),
                                                                           reason))
     finally:
         form.discard()

@@ -1,6 +1,10 @@
 """Console pages. Handlers are plain functions (thread pool): they read the session, call the claim service
 (claimlens.store.service), the repair desk (store.repair) or claimlens.api.web.queries, and render a template.
-Domain errors become HTML pages with the same status the API would answer."""
+Domain errors become HTML pages with the same status the API would answer.
+
+The upload pages are async (`upload_page`): like the JSON API they stream the body into blob-store temp files
+(claimlens.api.multipart), check the form's CSRF token before anything is linked, and run the store work in the
+thread pool."""
 
 from __future__ import annotations
 
@@ -15,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature
+from starlette.concurrency import run_in_threadpool
 
 from ...cases import access
 from ...cases.errors import DomainError, Forbidden, Invalid, NotFound
@@ -26,6 +31,7 @@ from ...cases.repair import OPEN_STATES, RepairInput
 from ...cases.workflow import Actor, ClaimType, Role, State
 from ...forensics import ImageTooLarge, InputError
 from ..deps import SESSION_COOKIE, SESSION_MAX_AGE, session_serializer
+from ..multipart import FileTooLarge, StreamedForm, TooManyFiles, read_upload_form, stored_files
 from . import queries
 from .i18n import LANG_COOKIE, LANGS, Translator, pick_language
 
@@ -104,18 +110,27 @@ def page(fn):
         ctx = _ctx(request)
         try:
             return fn(ctx, *a, **kw)
-        except LoginRequired:
-            nxt = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"{PREFIX}/login?next={quote(nxt)}", status_code=303)
-        except DomainError as exc:
-            return error_page(ctx, exc.status, exc.message)
-        except HTTPException as exc:
-            return error_page(ctx, exc.status_code, str(exc.detail))
-        except ImageTooLarge as exc:
-            return error_page(ctx, 413, str(exc))
-        except InputError as exc:
-            return error_page(ctx, 422, str(exc))
+        except PAGE_ERRORS as exc:
+            return failure_page(ctx, exc)
 
+    return _with_request(fn, wrapper)
+
+
+def upload_page(fn):
+    """`page` for an async upload handler, which reads the body itself (`read_upload`)."""
+
+    @functools.wraps(fn)
+    async def wrapper(request: Request, *a, **kw):
+        ctx = await run_in_threadpool(_ctx, request)
+        try:
+            return await fn(ctx, *a, **kw)
+        except PAGE_ERRORS as exc:
+            return failure_page(ctx, exc)
+
+    return _with_request(fn, wrapper)
+
+
+def _with_request(fn, wrapper):
     # FastAPI reads the signature: the handler's first parameter (ctx) is replaced by the request
     sig = inspect.signature(fn)
     params = list(sig.parameters.values())[1:]
@@ -123,6 +138,34 @@ def page(fn):
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request), *params])
     del wrapper.__wrapped__
     return wrapper
+
+
+PAGE_ERRORS = (LoginRequired, DomainError, HTTPException, ImageTooLarge, InputError)
+
+
+def failure_page(ctx: Ctx, exc: Exception) -> Response:
+    """The log-in redirect or the error page for what a handler raised (one of PAGE_ERRORS)."""
+    if isinstance(exc, LoginRequired):
+        url = ctx.request.url
+        nxt = url.path + (f"?{url.query}" if url.query else "")
+        return RedirectResponse(f"{PREFIX}/login?next={quote(nxt)}", status_code=303)
+    if isinstance(exc, FileTooLarge):  # stopped while the file was arriving
+        return error_page(ctx, 413, ctx.t("err.too_big", name=exc.filename or "file", mb=megabytes(exc.limit)))
+    if isinstance(exc, TooManyFiles):
+        return error_page(ctx, 413, ctx.t("err.too_many", n=exc.limit))
+    if isinstance(exc, DomainError):
+        return error_page(ctx, exc.status, exc.message)
+    if isinstance(exc, HTTPException):
+        return error_page(ctx, exc.status_code, str(exc.detail))
+    if isinstance(exc, ImageTooLarge):
+        return error_page(ctx, 413, str(exc))
+    return error_page(ctx, 422, str(exc))
+
+
+def megabytes(n: int) -> str:
+    """A size limit as the console shows it, in MB: one decimal below 10 MB unless it is whole."""
+    mb = n / 1024 / 1024
+    return f"{mb:.0f}" if mb >= 10 or mb == int(mb) else f"{mb:.1f}"
 
 
 def error_page(ctx: Ctx, status: int, message: str) -> HTMLResponse:
@@ -143,10 +186,22 @@ def safe_next(nxt: str | None, default: str) -> str:
     return default
 
 
-def _ingest(ctx: Ctx, files, allow_video: bool = True):
-    from ..routes import _ingest as ingest_uploads  # the claim service's upload checks and limits
+async def read_upload(ctx: Ctx) -> StreamedForm:
+    """The posted form, its files streamed into blob-store temp files (the API's limits); refused, with the files
+    dropped, unless its CSRF token is right. The caller links what it keeps (`stored_files`, in the thread pool)
+    and must `discard()` the form when done."""
+    form = await read_upload_form(ctx.request, ctx.store, urlencoded=True)
+    try:
+        check_csrf(ctx, form.get("csrf", ""))
+    except BaseException:
+        form.discard()
+        raise
+    return form
 
-    return ingest_uploads(ctx.store, files, allow_video=allow_video)
+
+def _fields(form: StreamedForm, *names: str, **defaults: str) -> dict[str, str]:
+    """Text fields of a form; "" (or the given default) when missing or empty."""
+    return {n: form.get(n) or defaults.get(n, "") for n in (*names, *defaults)}
 
 
 # Session and language -------------------------------------------------------------------------
@@ -261,34 +316,39 @@ def _claim_form(ctx: Ctx, error: str | None = None, values: dict | None = None, 
     return ctx.render("claim_form.html", status=status, error=error, values=values or {},
                       products=queries.catalogue(ctx.store), types=[t.value for t in ClaimType],
                       max_files=st.max_files, max_bytes=st.max_upload_bytes,
-                      max_mb=round(st.max_upload_bytes / 1024 / 1024), key=uuid.uuid4().hex)
+                      max_mb=megabytes(st.max_upload_bytes), key=uuid.uuid4().hex)
 
 
 @router.post("/claims/new")
-@page
-def new_claim(ctx: Ctx, order_ref: str = Form(""), product_id: str = Form(""), type: str = Form("refund_only"),
-              amount: str = Form(""), reason: str = Form(""), key: str = Form(""), csrf: str = Form(""),
-              files: list[UploadFile] = File(default=[])):
+@upload_page
+async def new_claim(ctx: Ctx):
     from ...store.service import ClaimInput
 
     actor = ctx.need(Role.BUYER)
-    check_csrf(ctx, csrf)
-    values = {"order_ref": order_ref, "product_id": product_id, "type": type, "amount": amount, "reason": reason}
-    files = [f for f in files if f is not None and (f.filename or f.size)]
-    if not order_ref.strip() or not product_id.isdigit() or not amount.strip():
-        return _claim_form(ctx, ctx.t("err.required"), values, 422)
-    if not files:
-        return _claim_form(ctx, ctx.t("err.no_photo"), values, 422)
+    form = await read_upload(ctx)
     try:
-        ing = _ingest(ctx, files)
-        data = ClaimInput(order_ref=order_ref.strip(), product_id=int(product_id), type=type, amount=amount.strip(),
-                          reason=reason.strip())
-        cid, _ = ctx.store.service.create_claim(actor, data, ing, idempotency_key=key or None)
-    except DomainError as exc:
-        return _claim_form(ctx, exc.message, values, exc.status)
-    except (ImageTooLarge, InputError) as exc:
-        return _claim_form(ctx, str(exc), values, 422)
-    return see_other(f"{PREFIX}/claims/{cid}?filed=1")
+        values = _fields(form, "order_ref", "product_id", "amount", "reason", type="refund_only")
+        key = form.get("key", "")
+
+        def work():
+            if not values["order_ref"].strip() or not values["product_id"].isdigit() or not values["amount"].strip():
+                return _claim_form(ctx, ctx.t("err.required"), values, 422)
+            if not form.files:
+                return _claim_form(ctx, ctx.t("err.no_photo"), values, 422)
+            try:
+                data = ClaimInput(order_ref=values["order_ref"].strip(), product_id=int(values["product_id"]),
+                                  type=values["type"], amount=values["amount"].strip(), reason=values["reason"].strip())
+                cid, _ = ctx.store.service.create_claim(actor, data, stored_files(ctx.store, form),
+                                                        idempotency_key=key or None)
+            except DomainError as exc:
+                return _claim_form(ctx, exc.message, values, exc.status)
+            except (ImageTooLarge, InputError) as exc:
+                return _claim_form(ctx, str(exc), values, 422)
+            return see_other(f"{PREFIX}/claims/{cid}?filed=1")
+
+        return await run_in_threadpool(work)
+    finally:
+        form.discard()
 
 
 @router.get("/claims/{claim_id}")
@@ -354,18 +414,25 @@ def decide(ctx: Ctx, claim_id: int, action: str = Form(""), reason: str = Form("
 
 
 @router.post("/claims/{claim_id}/answer")
-@page
-def merchant_answer(ctx: Ctx, claim_id: int, choice: str = Form(""), reason: str = Form(""), csrf: str = Form(""),
-                    files: list[UploadFile] = File(default=[])):
+@upload_page
+async def merchant_answer(ctx: Ctx, claim_id: int):
     actor = ctx.need(Role.MERCHANT)
-    check_csrf(ctx, csrf)
-    if choice not in ("accept", "dispute"):
-        raise Invalid("choose to accept or to dispute the claim")
-    c = queries.claim_for_merchant_answer(ctx.store, actor, claim_id)
-    files = [f for f in files if f is not None and (f.filename or f.size)]
-    if files:  # packing evidence of the claim's order, for the reviewer
-        ctx.store.service.add_packing(actor, c["order_ref"], _ingest(ctx, files), c["product_id"])
-    ctx.store.service.act(actor, claim_id, f"merchant_{choice}", reason.strip())
+    # 404 before storing anything for a claim one cannot see
+    c = await run_in_threadpool(queries.claim_for_merchant_answer, ctx.store, actor, claim_id)
+    form = await read_upload(ctx)
+    try:
+        choice, reason = form.get("choice", ""), form.get("reason", "")
+        if choice not in ("accept", "dispute"):
+            raise Invalid("choose to accept or to dispute the claim")
+
+        def work():
+            if form.files:  # packing evidence of the claim's order, for the reviewer
+                ctx.store.service.add_packing(actor, c["order_ref"], stored_files(ctx.store, form), c["product_id"])
+            ctx.store.service.act(actor, claim_id, f"merchant_{choice}", reason.strip())
+
+        await run_in_threadpool(work)
+    finally:
+        form.discard()
     return see_other(f"{PREFIX}/claims/{claim_id}?answered=1")
 
 
@@ -479,20 +546,26 @@ def create_product(ctx: Ctx, sku: str = Form(""), name: str = Form(""), csrf: st
 
 
 @router.post("/products/{product_id}/photos")
-@page
-def add_reference_photos(ctx: Ctx, product_id: int, csrf: str = Form(""), files: list[UploadFile] = File(default=[])):
+@upload_page
+async def add_reference_photos(ctx: Ctx, product_id: int):
     actor = ctx.need(Role.MERCHANT)
-    check_csrf(ctx, csrf)
-    ctx.store.service.check_product_write(actor, product_id)  # before storing anything
-    files = [f for f in files if f is not None and (f.filename or f.size)]
+    await run_in_threadpool(ctx.store.service.check_product_write, actor, product_id)  # before storing anything
+    form = await read_upload(ctx)
     try:
-        if not files:
-            raise Invalid(ctx.t("err.no_photo"))
-        ids = ctx.store.service.add_product_photos(actor, product_id, _ingest(ctx, files, allow_video=False))
-    except DomainError as exc:
-        return ctx.render("products.html", status=exc.status, products=ctx.store.service.list_products(actor),
-                          added=0, error=exc.message)
-    return see_other(f"{PREFIX}/products?{urlencode({'added': len(ids)})}#product-{product_id}")
+        def work():
+            try:
+                if not form.files:
+                    raise Invalid(ctx.t("err.no_photo"))
+                ids = ctx.store.service.add_product_photos(actor, product_id,
+                                                           stored_files(ctx.store, form, allow_video=False))
+            except DomainError as exc:
+                return ctx.render("products.html", status=exc.status, added=0, error=exc.message,
+                                  products=ctx.store.service.list_products(actor))
+            return see_other(f"{PREFIX}/products?{urlencode({'added': len(ids)})}#product-{product_id}")
+
+        return await run_in_threadpool(work)
+    finally:
+        form.discard()
 
 
 @router.get("/orders")
@@ -504,21 +577,27 @@ def orders(ctx: Ctx, error: str = ""):
 
 
 @router.post("/orders")
-@page
-def add_packing(ctx: Ctx, order_ref: str = Form(""), product_id: str = Form(""), csrf: str = Form(""),
-                files: list[UploadFile] = File(default=[])):
+@upload_page
+async def add_packing(ctx: Ctx):
     actor = ctx.need(Role.MERCHANT)
-    check_csrf(ctx, csrf)
-    files = [f for f in files if f is not None and (f.filename or f.size)]
+    form = await read_upload(ctx)
     try:
-        if not order_ref.strip() or not files:
-            raise Invalid(ctx.t("err.required"))
-        ctx.store.service.add_packing(actor, order_ref.strip(), _ingest(ctx, files),
-                                      int(product_id) if product_id.isdigit() else None)
-    except DomainError as exc:
-        return ctx.render("orders.html", status=exc.status, orders=queries.merchant_orders(ctx.store, actor),
-                          products=ctx.store.service.list_products(actor), error=exc.message)
-    return see_other(f"{PREFIX}/orders")
+        order_ref, product_id = form.get("order_ref", ""), form.get("product_id", "")
+
+        def work():
+            try:
+                if not order_ref.strip() or not form.files:
+                    raise Invalid(ctx.t("err.required"))
+                ctx.store.service.add_packing(actor, order_ref.strip(), stored_files(ctx.store, form),
+                                              int(product_id) if product_id.isdigit() else None)
+            except DomainError as exc:
+                return ctx.render("orders.html", status=exc.status, orders=queries.merchant_orders(ctx.store, actor),
+                                  products=ctx.store.service.list_products(actor), error=exc.message)
+            return see_other(f"{PREFIX}/orders")
+
+        return await run_in_threadpool(work)
+    finally:
+        form.discard()
 
 
 # Buyer -----------------------------------------------------------------------------------------
