@@ -1,7 +1,10 @@
 """Copy-move detector on synthetic clones of real photos: recall per rotation/scale, false alarms, speed.
 
-PYTHONPATH=. .venv/bin/python -m bench.copy_move              the detector as it is in the working tree
-PYTHONPATH=. .venv/bin/python -m bench.copy_move --rev HEAD~1  the detector from a git revision (before/after)
+PYTHONPATH=. .venv/bin/python -m bench.copy_move                 the detector as it is in the working tree
+PYTHONPATH=. .venv/bin/python -m bench.copy_move --rev REV       the detector from a git revision (before/after)
+PYTHONPATH=. .venv/bin/python -m bench.copy_move --time-against REV --timing-only   2 MP timing, two versions
+
+Needs CLAIMLENS_SHARED_DATA (the calibration photos); takes a few minutes (1,800 detector runs).
 
 Photos: the calibration half of the real pristine photos (bench.forensics.pristine(d, half=1), odd multiview
 photos; never reported by bench.forensics) plus a few scikit-image photos. For every photo and every
@@ -164,7 +167,8 @@ def report(hits: dict, clean: list, label: str, n_photos: int, skipped: int, sec
     for rot in ROTATIONS:
         print(f"{rot:>6}   " + "".join(f"  {rate(lambda k, rot=rot, s=s: k[0] == rot and k[1] == s)}" for s in SCALES)
               + f"  {rate(lambda k, rot=rot: k[0] == rot)}")
-    print(f"{'all':>6}   " + "".join(f"  {rate(lambda k, s=s: k[1] == s)}" for s in SCALES) + f"  {rate(lambda k: True)}")
+    print(f"{'all':>6}   " + "".join(f"  {rate(lambda k, s=s: k[1] == s)}" for s in SCALES)
+          + f"  {rate(lambda k: True)}")
     print(f"not mirrored {rate(lambda k: not k[2])}   mirrored {rate(lambda k: k[2])}")
     print(f"JPEG 75 {rate(lambda k: k[3] == 75)}   JPEG 90 {rate(lambda k: k[3] == 90)}")
     print(f"photos short side >= 400 px {rate(lambda k: k[4])}   smaller {rate(lambda k: not k[4])}")

@@ -117,3 +117,23 @@ def test_genuinely_repeated_objects_are_not_clones():
     coins = data.coins()  # two dozen similar coins, each photographed, none copied
     r = _run(_jpeg(np.dstack([coins] * 3), 90))
     assert r.score < 0.3 and not r.findings, r.extra
+
+
+def test_rotated_clone_in_a_small_photo_is_found():
+    a = cv2.resize(data.astronaut(), (256, 256), interpolation=cv2.INTER_AREA)  # the disc is 31 px across
+    img, source, target = _paste_disc(a, centre=(85, 193), radius=15, to=(171, 63), angle=30)
+    r = _run(_jpeg(img, 90))
+    assert r.score >= 0.3, r.extra
+    assert _marked(r, source) >= 0.5 and _marked(r, target) >= 0.5
+
+
+@pytest.mark.parametrize("path", [
+    "multiview/oxford_affine_mllab/data/leuven2.png",  # rows of alike windows
+    "multiview/superglue/assets/phototourism_sample_images/st_pauls_cathedral_37347628_10902811376.jpg",
+    "multiview/superglue/assets/phototourism_sample_images/london_bridge_19481797_2295892421.jpg",
+])  # the facades are close to mirror-symmetric
+def test_look_alikes_and_symmetric_buildings_are_not_clones(shared_data, path):
+    rgb = np.asarray(Image.open(shared_data / path).convert("RGB"))
+    for q in (75, 90):
+        r = _run(_jpeg(rgb, q))
+        assert r.score < 0.3 and not r.findings, (q, r.extra)

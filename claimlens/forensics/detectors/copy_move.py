@@ -1,13 +1,15 @@
 """Copy-move: regions cloned within the photo (a crack or stain copied from elsewhere, a patch cloned over).
 
-Candidates come from two sources, both at a reduced working resolution:
-  * keypoints: SIFT self-matching (each keypoint against its 2nd..kth neighbours, generalised 2NN test,
-    minimum spatial distance), then RANSAC affine models fitted one after the other;
+Candidates come from two sources, both at a working resolution (large photos reduced, small ones enlarged):
+  * keypoints: SIFT self-matching (each keypoint against its k nearest neighbours, generalised 2NN test,
+    minimum spatial distance), once as they are and once against the descriptors of the mirrored patches
+    (a flipped copy); each matched pair implies a similarity from the keypoints' angles and sizes, pairs
+    that agree are clustered, and a RANSAC similarity fitted inside each cluster is aligned sub-pixel (ECC);
   * blocks (flat areas without keypoints): low-frequency DCT features of overlapping blocks,
     lexicographically sorted, shift vectors voted.
 Each candidate transform is verified densely: the high-pass residual of the photo must correlate with the
-residual of its transformed copy. Cloned pixels carry cloned noise; real repeated objects (two mugs, a row
-of windows) do not. Both the source and the target are marked.
+residual of its transformed copy, away from the transform's fixed points. Cloned pixels carry cloned noise;
+real repeated objects (two mugs, a row of windows) do not. Both the source and the target are marked.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def _consensus_models(src, dst, rot, logscale, mirrored: bool, max_models: int) 
     px = dst[:, None, 0] + scale[:, None] * (c[:, None] * dx - s[:, None] * dy)
     py = dst[:, None, 1] + scale[:, None] * (s[:, None] * dx + c[:, None] * dy)
     err = np.hypot(px - dst[None, :, 0], py - dst[None, :, 1])
-    tol = 4.0 + 0.2 * scale[:, None] * np.hypot(dx, dy)  # keypoint angles and sizes are rough
+    tol = 3.0 + 0.12 * scale[:, None] * np.hypot(dx, dy)  # keypoint angles are good to a few degrees
     drot = np.abs(np.angle(np.exp(1j * (rot[:, None] - rot[None, :]))))
     agree = (err < tol) & (drot < 0.35) & (np.abs(logscale[:, None] - logscale[None, :]) < 0.3)
     n = len(src)
@@ -112,6 +114,9 @@ def _consensus_models(src, dst, rot, logscale, mirrored: bool, max_models: int) 
         if votes[best] < MIN_INLIERS:
             break
         members = np.flatnonzero(agree[best] & left)
+        # a mirror (or a half turn) is close to its own inverse: keep each pair in one direction only,
+        # the one the chosen similarity predicts better
+        members = members[err[best, members] <= err[best, reverse[members]]]
         left[members] = False
         left[reverse[members]] = False
         S, inl = cv2.estimateAffinePartial2D(sx[members], dst[members], method=cv2.RANSAC,
@@ -211,7 +216,9 @@ def _displacement(M: np.ndarray, h: int, w: int) -> np.ndarray:
     """How far each target pixel lies from its source under M (pixels)."""
     Minv = cv2.invertAffineTransform(M)
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    return np.hypot(Minv[0, 0] * xs + Minv[0, 1] * ys + Minv[0, 2] - xs, Minv[1, 0] * xs + Minv[1, 1] * ys + Minv[1, 2] - ys)
+    sx = Minv[0, 0] * xs + Minv[0, 1] * ys + Minv[0, 2]
+    sy = Minv[1, 0] * xs + Minv[1, 1] * ys + Minv[1, 2]
+    return np.hypot(sx - xs, sy - ys)
 
 
 def _nearest_similarity(A: np.ndarray, target_centre: np.ndarray) -> np.ndarray:
@@ -287,6 +294,11 @@ class CopyMove(Detector):
         if min(h0, w0) < 32:
             return self.not_applicable(f"photo too small for copy-move search ({w0}x{h0})")
         gray, s = downscale(gray0, WORK_PIXELS)
+        if gray.size < WORK_PIXELS / 2:
+            # a small photo: a clone of a few dozen pixels carries too few keypoints at its own size
+            up = min(2.0, (WORK_PIXELS / gray.size) ** 0.5)
+            gray = cv2.resize(gray, None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC)
+            s *= up
         h, w = gray.shape
         valid = np.ones((h, w), bool)
         g8 = gray if gray.dtype == np.uint8 else np.clip(gray, 0, 255).astype(np.uint8)
@@ -320,10 +332,11 @@ class CopyMove(Detector):
             linear = M[:, :2]
             det = float(np.linalg.det(linear))
             sign = -1.0 if det < 0 else 1.0  # a mirrored model is rotation . scale . flip(x)
+            rotation = float(np.degrees(np.arctan2(sign * linear[1, 0], sign * linear[0, 0])))
             models.append({"method": how, "support": n, "area_fraction": round(area, 4),
                            "correlation": round(corr, 3),
                            "shift_px": [round(M[0, 2] / s, 1), round(M[1, 2] / s, 1)],
-                           "rotation_deg": round(float(np.degrees(np.arctan2(sign * linear[1, 0], sign * linear[0, 0]))), 1),
+                           "rotation_deg": round(rotation, 1),
                            "scale": round(abs(det) ** 0.5, 3), "mirrored": det < 0,
                            "score": round(model_score, 3)})
         if not models:
