@@ -52,6 +52,7 @@ def _local_corr(a: np.ndarray, b: np.ndarray, valid: np.ndarray, win: int = 9) -
 # SIFT descriptor of a horizontally mirrored patch: 4x4 spatial cells with their rows reversed, and each
 # 8-bin orientation histogram negated (bin o -> -o); the keypoint angle becomes 180 - angle.
 _MIRROR_BINS = (-np.arange(8)) % 8
+SIFT_FEATURES, SIFT_CONTRAST = 2000, 0.02
 MAX_PAIRS = 1500  # matched pairs (each direction counted) taken into the consensus search
 MIN_INLIERS = 5
 
@@ -137,7 +138,7 @@ def _consensus_models(src, dst, rot, logscale, mirrored: bool, max_models: int) 
 
 def keypoint_candidates(gray: np.ndarray, max_models: int = 3) -> list[tuple[np.ndarray, int]]:
     """Similarity models (2x3, src -> dst, possibly mirrored) supported by self-matched SIFT keypoints."""
-    sift = cv2.SIFT_create(nfeatures=2000, contrastThreshold=0.02)
+    sift = cv2.SIFT_create(nfeatures=SIFT_FEATURES, contrastThreshold=SIFT_CONTRAST)
     kps, des = sift.detectAndCompute(gray, None)
     if des is None or len(kps) < 10:
         return []
