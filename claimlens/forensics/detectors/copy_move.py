@@ -229,7 +229,8 @@ def _nearest_similarity(A: np.ndarray, target_centre: np.ndarray) -> np.ndarray:
     L = A[:, :2] @ flip
     a, b = (L[0, 0] + L[1, 1]) / 2, (L[1, 0] - L[0, 1]) / 2
     linear = np.array([[a, -b], [b, a]]) @ flip
-    source_centre = cv2.invertAffineTransform(A)[:, :2] @ target_centre + cv2.invertAffineTransform(A)[:, 2]
+    Ainv = cv2.invertAffineTransform(A)
+    source_centre = Ainv[:, :2] @ target_centre + Ainv[:, 2]
     return np.hstack([linear, (target_centre - linear @ source_centre)[:, None]])
 
 
