@@ -381,7 +381,7 @@ def calibrate(d: Path) -> dict:
     The regularisation is chosen by grouped k-fold cross-validation (a base photo's clean and forged versions
     in one fold) on the class-balanced log-loss: calibration is what the fusion needs, and a ranking measure
     (AUC) is blind to how strongly the weights are shrunk."""
-    from claimlens.forensics.fusion import FEATURES, trace_evidence
+    from claimlens.forensics.fusion import CLEAN_SUSPICIOUS, FEATURES, measured_evidence, trace_evidence
 
     F, y, groups, ids = trace_rows(calibration_pool(d))
     source = np.array([g.split(":")[0] for g in groups])
@@ -424,6 +424,16 @@ def calibrate(d: Path) -> dict:
         print(f"  lone rule {rule:<5} held-out risk AUC {rules[rule]:.3f} ({per})")
     print(f"  chosen lone rule: {max(rules, key=rules.get)}")
     out = fit_calibration(F, y, FEATURES, best[1])
+    # the verdict scale: held-out evidence of the clean photos (each scored by the fit without its fold)
+    held = np.zeros(len(y))
+    for f in range(FOLDS):
+        tr, te = fold != f, fold == f
+        cal = fit_calibration([F[i] for i in np.flatnonzero(tr)], y[tr], FEATURES, best[1])
+        held[te] = [measured_evidence(F[i], cal)[0] for i in np.flatnonzero(te)]
+    out["suspicious_at"] = round(float(np.quantile(held[clean], 1.0 - CLEAN_SUSPICIOUS)), 4)
+    print(f"  held-out evidence of the clean photos: median {np.median(held[clean]):.3f}, "
+          f"{1 - CLEAN_SUSPICIOUS:.0%} quantile {out['suspicious_at']} -> suspicious_at; forged photos above it: "
+          f"{np.mean(held[y == 1] >= out['suspicious_at']):.0%}")
     print("CALIBRATION =", out)
     return out
 

@@ -54,6 +54,7 @@ CALIBRATION = {
     "weights": {"jpeg_traces": 2.768, "copy_move": 5.495, "noise_residual": 0.0, "local_edit": 0.603},
     "scale": {},
     "reference": {},
+    "suspicious_at": 0.4556,  # held-out evidence that 5 % of the clean calibration photos exceed
 }
 TRACE_DETECTORS = ("jpeg_traces", "copy_move", "noise_residual", "local_edit")
 # The features bench.forensics --calibrate fits weights for: the detector scores. The detectors' continuous
@@ -63,6 +64,8 @@ FEATURES = ["jpeg_traces", "copy_move", "noise_residual", "local_edit"]
 FEATURE_CAP = 3.0
 # Trace evidence carried by one detector alone stays below "likely forged": agreement of a second detector
 # (each at least LONE_SHARE of the evidence) or a high-severity finding is needed for that verdict.
+# Share of the clean calibration photos whose trace evidence alone may reach "suspicious" (on_verdict_scale).
+CLEAN_SUSPICIOUS = 0.05
 LONE_CAP = 0.6
 LONE_SHARE = 0.25
 LONE_RULE = "clip"  # or "scale"; chosen by bench.forensics --calibrate on the calibration pool
@@ -112,11 +115,9 @@ def scaled(name: str, value: float, calibration: dict = CALIBRATION) -> float:
     return float(min(max(value, 0.0) / max(s, 1e-9), FEATURE_CAP))
 
 
-def trace_evidence(features: dict[str, float], calibration: dict = CALIBRATION,
-                   lone: str | None = None) -> tuple[float, dict[str, float]]:
-    """Calibrated probability from the trace features, measured from the typical clean photo, and each
-    detector's share of the log-odds. A single detector's evidence stays below LONE_CAP: scaled into
-    [0, LONE_CAP] (lone="scale": stronger evidence still ranks higher) or clipped at it (lone="clip")."""
+def measured_evidence(features: dict[str, float], calibration: dict = CALIBRATION) -> tuple[float, dict[str, float]]:
+    """The fitted model's probability measured from the typical clean photo (0 for ordinary evidence), and
+    each detector's share of the log-odds."""
     w = calibration["weights"]
     ref = calibration.get("reference", {})
     present = [k for k in w if k in features or k.split(".")[0] in features]
@@ -131,13 +132,36 @@ def trace_evidence(features: dict[str, float], calibration: dict = CALIBRATION,
         det = k.split(".")[0]
         per[det] = per.get(det, 0.0) + w[k] * (x - x0)
     p, p0 = _sigmoid(z), _sigmoid(z0)
-    prob = float(max(0.0, (p - p0) / (1.0 - p0)))
+    return float(max(0.0, (p - p0) / (1.0 - p0))), per
+
+
+def trace_evidence(features: dict[str, float], calibration: dict = CALIBRATION,
+                   lone: str | None = None) -> tuple[float, dict[str, float]]:
+    """Trace evidence on the verdict scale (measured_evidence, then on_verdict_scale) and each detector's share
+    of the log-odds. A single detector's evidence stays below LONE_CAP: scaled into [0, LONE_CAP]
+    (lone="scale": stronger evidence still ranks higher) or clipped at it (lone="clip")."""
+    prob, per = measured_evidence(features, calibration)
+    if not per:
+        return 0.0, {}
+    prob = on_verdict_scale(prob, calibration)
     pos = {d: c for d, c in per.items() if c > 0}
     total = sum(pos.values())
     agreeing = sum(c >= LONE_SHARE * total for c in pos.values()) if total > 0 else 0
     if agreeing < 2:
         prob = LONE_CAP * prob if (lone or LONE_RULE) == "scale" else min(prob, LONE_CAP)
     return prob, {d: round(c, 4) for d, c in per.items()}
+
+
+def on_verdict_scale(prob: float, calibration: dict = CALIBRATION) -> float:
+    """The fitted probability (prior 1/2) placed on the verdict scale: the value that only CLEAN_SUSPICIOUS of
+    the clean calibration photos exceed ("suspicious_at") becomes SUSPICIOUS, linear on either side, so the
+    order of photos is kept and ordinary clean photos stay below "suspicious"."""
+    s = calibration.get("suspicious_at")
+    if not s or not 0.0 < s < 1.0:
+        return prob
+    if prob < s:
+        return SUSPICIOUS * prob / s
+    return SUSPICIOUS + (1.0 - SUSPICIOUS) * (prob - s) / (1.0 - s)
 
 
 def trace_probability(scores: dict[str, float], calibration: dict = CALIBRATION) -> float:
