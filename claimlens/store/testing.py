@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 import uuid
 
 import numpy as np
@@ -257,3 +258,18 @@ def post_claim(c, w, who="buyer_x", data=None, order="O-1", amount="20.00", key=
               "reason": "arrived broken"} | form
     return c.post("/api/claims", data=fields, files=[("files", (name, data or photo(1), "image/jpeg"))],
                   headers=headers)
+
+
+def temp_files(st) -> list[str]:
+    """Upload temp files left in a store's blob folder."""
+    return sorted(os.listdir(st.blobs.tmp))
+
+
+def wait_for(cond, timeout: float = 10.0) -> bool:
+    """Poll `cond` until it holds or the timeout passes; its last answer."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()

@@ -15,7 +15,7 @@ import uvicorn
 from claimlens.api.app import create_app
 from claimlens.api.cli import main as cli_main
 from claimlens.store import Store
-from claimlens.store.testing import World, make_settings, photo
+from claimlens.store.testing import World, make_settings, photo, temp_files, wait_for
 
 
 class LiveServer:
@@ -90,19 +90,6 @@ class RawUpload:
                     break
         self.sock.close()
         return int(buf.split(b" ", 2)[1]), buf.partition(b"\r\n\r\n")[2]
-
-
-def temp_files(st) -> list[str]:
-    return sorted(os.listdir(st.blobs.tmp))
-
-
-def wait_for(cond, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 def test_upload_streams_into_the_blob_store_and_is_linked_by_content(live):

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import uvicorn
 
-from claimlens.store.testing import photo
+from claimlens.store.testing import photo, temp_files, wait_for
 
 from .conftest import DETECTORS, PASSWORD
 
@@ -66,19 +66,6 @@ def csrf_of(c: httpx.Client, path: str) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', c.get(path).text).group(1)
 
 
-def temp_files(st) -> set[str]:
-    return set(os.listdir(st.blobs.tmp))
-
-
-def wait_for(cond, timeout=10.0) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
-
-
 def big_photo(seed: int, extra: int) -> bytes:
     """A photo nobody stored before, with `extra` bytes after its JPEG end (still a valid photo)."""
     return photo(seed) + os.urandom(extra)
@@ -116,7 +103,7 @@ def test_an_over_size_file_is_refused_while_it_arrives_and_leaves_no_file(live):
     fields = {"csrf": csrf_of(x, "/console/claims/new"), "order_ref": "U-big", "product_id": str(ids["cup"]),
               "type": "refund_only", "amount": "12"}
     data = big_photo(31, 400_000)  # limit 300 000 bytes
-    before = temp_files(st)
+    before = set(temp_files(st))
     code, page = raw_post(port, x, "/console/claims/new", fields, "crack.jpg", data, sent=350_000)
     assert code == 413 and 'id="error-message"' in page
     assert "crack.jpg is larger than 0.3 MB." in page, page
@@ -131,7 +118,7 @@ def test_an_over_size_file_is_refused_while_it_arrives_and_leaves_no_file(live):
     many = [("files", (f"p{i}.jpg", big_photo(40 + i, 70_000), "image/jpeg")) for i in range(st.settings.max_files + 1)]
     r = x.post("/console/claims/new", data=fields, files=many, headers={"Accept-Language": "zh-CN"})
     assert r.status_code == 413 and f"文件太多：最多 {st.settings.max_files} 个。" in r.text
-    assert wait_for(lambda: temp_files(st) <= before)
+    assert wait_for(lambda: set(temp_files(st)) <= before)
     for data in [data] + [f[1][1] for f in many]:
         assert not st.blobs.exists(hashlib.sha256(data).hexdigest())
     assert "U-big" not in x.get("/console/my").text
@@ -139,7 +126,7 @@ def test_an_over_size_file_is_refused_while_it_arrives_and_leaves_no_file(live):
 
 def test_a_forged_form_token_stores_nothing(live):
     st, port, client, ids = live
-    before = temp_files(st)
+    before = set(temp_files(st))
     m = client("merchant_a")
     ref = big_photo(32, 150_000)  # big enough to be written to a temp file while it arrives
     r = m.post(f"/console/products/{ids['cup']}/photos", data={"csrf": "forged"},
@@ -156,13 +143,13 @@ def test_a_forged_form_token_stores_nothing(live):
     assert r.status_code == 403
     for data in (ref, claim):
         assert not st.blobs.exists(hashlib.sha256(data).hexdigest())
-    assert wait_for(lambda: temp_files(st) <= before)
+    assert wait_for(lambda: set(temp_files(st)) <= before)
     # with the right token the same photo is stored, by its content
     r = m.post(f"/console/products/{ids['cup']}/photos", data={"csrf": csrf_of(m, "/console/products")},
                files=[("files", ("ref.jpg", ref, "image/jpeg"))])
     assert r.status_code == 303 and "added=1" in r.headers["location"]
     assert st.blobs.verify(hashlib.sha256(ref).hexdigest())
-    assert wait_for(lambda: temp_files(st) <= before)
+    assert wait_for(lambda: set(temp_files(st)) <= before)
 
 
 def test_refused_or_missing_files_give_the_form_back_with_the_message(live):
