@@ -328,7 +328,7 @@ def trace_rows(items, names=None) -> tuple[list[dict], np.ndarray, list[str], li
 
 # The fit's loss is a class-balanced mean (it sums to about 0.69 for an uninformed model), so the L2 weight
 # is on that scale: 0.1 already forbids any weight above ~1.
-LAMBDAS = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+LAMBDAS = (1e-6, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 FOLDS = 5
 
 
