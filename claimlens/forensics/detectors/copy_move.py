@@ -258,10 +258,10 @@ def refine(gray: np.ndarray, M: np.ndarray, target_box: tuple[int, int, int, int
     return R if moved < 4.0 else M  # a small correction, or ECC wandered off
 
 
-def verify(gray: np.ndarray, M: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Dense check of one model: (target mask, source mask, mean residual correlation inside the target)."""
-    h, w = gray.shape
-    r = _residual(gray)
+def verify(r: np.ndarray, M: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Dense check of one model on the photo's high-pass residual `r` (_residual): (target mask, source mask,
+    mean residual correlation inside the target)."""
+    h, w = r.shape
     warped = cv2.warpAffine(r, M, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
     inside = cv2.warpAffine(np.ones((h, w), np.float32), M, (w, h), flags=cv2.INTER_NEAREST) > 0.5
     # near a fixed point of the model (a small shift, a scale or mirror about a nearby centre) the residual
@@ -312,11 +312,12 @@ class CopyMove(Detector):
             cands.append((M, n, "blocks"))
         fmap = np.zeros((h, w), np.float32)
         models = []
+        residual = _residual(gray)  # once per photo, shared by every candidate's check
         for M, n, how in cands:
             shift = float(np.hypot(*M[:, 2]))
             if shift < MIN_SHIFT and np.allclose(M[:, :2], np.eye(2), atol=0.05):
                 continue
-            tgt, src, corr = verify(gray, M, valid)
+            tgt, src, corr = verify(residual, M, valid)
             area = float(tgt.mean())
             if area <= 0:
                 continue
