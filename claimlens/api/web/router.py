@@ -15,8 +15,10 @@ import hmac
 import inspect
 import io
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -117,7 +119,7 @@ def page(fn):
 
 
 def upload_page(fn):
-    """`page` for an async upload handler, which reads the body itself (`read_upload`)."""
+    """`page` for an async upload handler, which reads the body itself (`handle_upload`)."""
 
     @functools.wraps(fn)
     async def wrapper(request: Request, *a, **kw):
@@ -186,17 +188,16 @@ def safe_next(nxt: str | None, default: str) -> str:
     return default
 
 
-async def read_upload(ctx: Ctx) -> StreamedForm:
-    """The posted form, its files streamed into blob-store temp files (the API's limits); refused, with the files
-    dropped, unless its CSRF token is right. The caller links what it keeps (`stored_files`, in the thread pool)
-    and must `discard()` the form when done."""
+async def handle_upload(ctx: Ctx, work: Callable[[StreamedForm], Any]):
+    """Read the posted form, its files streamed into blob-store temp files (the API's limits); refuse it unless its
+    CSRF token is right; then run `work(form)` in the thread pool (it links what it keeps with `stored_files`).
+    The form's temp files are dropped afterwards, whatever happened."""
     form = await read_upload_form(ctx.request, ctx.store, urlencoded=True)
     try:
         check_csrf(ctx, form.get("csrf", ""))
-    except BaseException:
+        return await run_in_threadpool(work, form)
+    finally:
         form.discard()
-        raise
-    return form
 
 
 def _fields(form: StreamedForm, *names: str, **defaults: str) -> dict[str, str]:
@@ -325,30 +326,25 @@ async def new_claim(ctx: Ctx):
     from ...store.service import ClaimInput
 
     actor = ctx.need(Role.BUYER)
-    form = await read_upload(ctx)
-    try:
+
+    def work(form: StreamedForm):
         values = _fields(form, "order_ref", "product_id", "amount", "reason", type="refund_only")
-        key = form.get("key", "")
+        if not values["order_ref"].strip() or not values["product_id"].isdigit() or not values["amount"].strip():
+            return _claim_form(ctx, ctx.t("err.required"), values, 422)
+        if not form.files:
+            return _claim_form(ctx, ctx.t("err.no_photo"), values, 422)
+        try:
+            data = ClaimInput(order_ref=values["order_ref"].strip(), product_id=int(values["product_id"]),
+                              type=values["type"], amount=values["amount"].strip(), reason=values["reason"].strip())
+            cid, _ = ctx.store.service.create_claim(actor, data, stored_files(ctx.store, form),
+                                                    idempotency_key=form.get("key") or None)
+        except DomainError as exc:
+            return _claim_form(ctx, exc.message, values, exc.status)
+        except (ImageTooLarge, InputError) as exc:
+            return _claim_form(ctx, str(exc), values, 422)
+        return see_other(f"{PREFIX}/claims/{cid}?filed=1")
 
-        def work():
-            if not values["order_ref"].strip() or not values["product_id"].isdigit() or not values["amount"].strip():
-                return _claim_form(ctx, ctx.t("err.required"), values, 422)
-            if not form.files:
-                return _claim_form(ctx, ctx.t("err.no_photo"), values, 422)
-            try:
-                data = ClaimInput(order_ref=values["order_ref"].strip(), product_id=int(values["product_id"]),
-                                  type=values["type"], amount=values["amount"].strip(), reason=values["reason"].strip())
-                cid, _ = ctx.store.service.create_claim(actor, data, stored_files(ctx.store, form),
-                                                        idempotency_key=key or None)
-            except DomainError as exc:
-                return _claim_form(ctx, exc.message, values, exc.status)
-            except (ImageTooLarge, InputError) as exc:
-                return _claim_form(ctx, str(exc), values, 422)
-            return see_other(f"{PREFIX}/claims/{cid}?filed=1")
-
-        return await run_in_threadpool(work)
-    finally:
-        form.discard()
+    return await handle_upload(ctx, work)
 
 
 @router.get("/claims/{claim_id}")
@@ -419,21 +415,17 @@ async def merchant_answer(ctx: Ctx, claim_id: int):
     actor = ctx.need(Role.MERCHANT)
     # 404 before storing anything for a claim one cannot see
     c = await run_in_threadpool(queries.claim_for_merchant_answer, ctx.store, actor, claim_id)
-    form = await read_upload(ctx)
-    try:
-        choice, reason = form.get("choice", ""), form.get("reason", "")
+
+    def work(form: StreamedForm):
+        choice = form.get("choice", "")
         if choice not in ("accept", "dispute"):
             raise Invalid("choose to accept or to dispute the claim")
+        if form.files:  # packing evidence of the claim's order, for the reviewer
+            ctx.store.service.add_packing(actor, c["order_ref"], stored_files(ctx.store, form), c["product_id"])
+        ctx.store.service.act(actor, claim_id, f"merchant_{choice}", form.get("reason", "").strip())
+        return see_other(f"{PREFIX}/claims/{claim_id}?answered=1")
 
-        def work():
-            if form.files:  # packing evidence of the claim's order, for the reviewer
-                ctx.store.service.add_packing(actor, c["order_ref"], stored_files(ctx.store, form), c["product_id"])
-            ctx.store.service.act(actor, claim_id, f"merchant_{choice}", reason.strip())
-
-        await run_in_threadpool(work)
-    finally:
-        form.discard()
-    return see_other(f"{PREFIX}/claims/{claim_id}?answered=1")
+    return await handle_upload(ctx, work)
 
 
 @router.get("/claims/{claim_id}/report.html")
@@ -550,22 +542,19 @@ def create_product(ctx: Ctx, sku: str = Form(""), name: str = Form(""), csrf: st
 async def add_reference_photos(ctx: Ctx, product_id: int):
     actor = ctx.need(Role.MERCHANT)
     await run_in_threadpool(ctx.store.service.check_product_write, actor, product_id)  # before storing anything
-    form = await read_upload(ctx)
-    try:
-        def work():
-            try:
-                if not form.files:
-                    raise Invalid(ctx.t("err.no_photo"))
-                ids = ctx.store.service.add_product_photos(actor, product_id,
-                                                           stored_files(ctx.store, form, allow_video=False))
-            except DomainError as exc:
-                return ctx.render("products.html", status=exc.status, added=0, error=exc.message,
-                                  products=ctx.store.service.list_products(actor))
-            return see_other(f"{PREFIX}/products?{urlencode({'added': len(ids)})}#product-{product_id}")
 
-        return await run_in_threadpool(work)
-    finally:
-        form.discard()
+    def work(form: StreamedForm):
+        try:
+            if not form.files:
+                raise Invalid(ctx.t("err.no_photo"))
+            ids = ctx.store.service.add_product_photos(actor, product_id,
+                                                       stored_files(ctx.store, form, allow_video=False))
+        except DomainError as exc:
+            return ctx.render("products.html", status=exc.status, added=0, error=exc.message,
+                              products=ctx.store.service.list_products(actor))
+        return see_other(f"{PREFIX}/products?{urlencode({'added': len(ids)})}#product-{product_id}")
+
+    return await handle_upload(ctx, work)
 
 
 @router.get("/orders")
@@ -580,24 +569,20 @@ def orders(ctx: Ctx, error: str = ""):
 @upload_page
 async def add_packing(ctx: Ctx):
     actor = ctx.need(Role.MERCHANT)
-    form = await read_upload(ctx)
-    try:
+
+    def work(form: StreamedForm):
         order_ref, product_id = form.get("order_ref", ""), form.get("product_id", "")
+        try:
+            if not order_ref.strip() or not form.files:
+                raise Invalid(ctx.t("err.required"))
+            ctx.store.service.add_packing(actor, order_ref.strip(), stored_files(ctx.store, form),
+                                          int(product_id) if product_id.isdigit() else None)
+        except DomainError as exc:
+            return ctx.render("orders.html", status=exc.status, orders=queries.merchant_orders(ctx.store, actor),
+                              products=ctx.store.service.list_products(actor), error=exc.message)
+        return see_other(f"{PREFIX}/orders")
 
-        def work():
-            try:
-                if not order_ref.strip() or not form.files:
-                    raise Invalid(ctx.t("err.required"))
-                ctx.store.service.add_packing(actor, order_ref.strip(), stored_files(ctx.store, form),
-                                              int(product_id) if product_id.isdigit() else None)
-            except DomainError as exc:
-                return ctx.render("orders.html", status=exc.status, orders=queries.merchant_orders(ctx.store, actor),
-                                  products=ctx.store.service.list_products(actor), error=exc.message)
-            return see_other(f"{PREFIX}/orders")
-
-        return await run_in_threadpool(work)
-    finally:
-        form.discard()
+    return await handle_upload(ctx, work)
 
 
 # Buyer -----------------------------------------------------------------------------------------
