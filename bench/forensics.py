@@ -289,8 +289,6 @@ def calibration_pool(d: Path, seeds=(2, 3), corpus_n: int = 200):
 
     Yields (group, name, bytes, label); group = "<source>:<base photo>", so that a photo's clean and forged
     versions always fall in the same cross-validation fold."""
-    import re
-
     for name, data, label in calibration_items(d):
         yield f"synthetic:{re.sub(r'[a-z]+', '', name)}", name, data, label
     try:
