@@ -51,6 +51,14 @@ class BodyLimit:
         return await self.app(scope, limited, send)
 
 
+def error_body(message: str, exc: Exception) -> dict:
+    """The JSON of a refusal: the English `detail`, and the error's `code` and `params` when it has them."""
+    body = {"detail": message}
+    if getattr(exc, "code", None):
+        body.update(code=exc.code, params=exc.params)
+    return body
+
+
 def create_app(settings: Settings | None = None, store: Store | None = None, start_jobs: bool = True,
                upgrade: bool = True) -> FastAPI:
     """The service. With no store given, one is built from settings (or the environment) on start-up."""
@@ -81,15 +89,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None, sta
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError):
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        return JSONResponse(error_body(exc.message, exc), status_code=exc.status)
 
     @app.exception_handler(ImageTooLarge)
     async def too_many_pixels(request: Request, exc: ImageTooLarge):
-        return JSONResponse({"detail": str(exc)}, status_code=413)
+        return JSONResponse(error_body(str(exc), exc), status_code=413)
 
     @app.exception_handler(InputError)
     async def bad_input(request: Request, exc: InputError):
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse(error_body(str(exc), exc), status_code=422)
 
     @app.exception_handler(StaleDataError)
     async def stale(request: Request, exc: StaleDataError):

@@ -31,13 +31,13 @@ class FileTooLarge(TooLarge):
     """A file part passed the size limit (the console says so in the viewer's language)."""
 
     def __init__(self, message: str, filename: str, limit: int):
-        super().__init__(message)
+        super().__init__(message, "file_too_large", name=filename, limit_bytes=limit)
         self.filename, self.limit = filename, limit
 
 
 class TooManyFiles(TooLarge):
     def __init__(self, limit: int):
-        super().__init__(f"more than {limit} files: at most {limit} per request")
+        super().__init__(f"more than {limit} files: at most {limit} per request", "too_many_files", limit=limit)
         self.limit = limit
 
 

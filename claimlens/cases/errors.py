@@ -1,11 +1,16 @@
-"""Domain errors; each carries the HTTP status the API answers with."""
+"""Domain errors; each carries the HTTP status the API answers with.
+
+An error may also carry a `code` and its `params` (JSON values), so that a client can show the reason in its
+own language; `message` is the English text."""
 
 
 class DomainError(Exception):
     status = 400
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, code: str | None = None, **params):
         self.message = message
+        self.code = code
+        self.params = params
         super().__init__(message)
 
 

@@ -6,8 +6,10 @@ class ClaimlensError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, path: str | None = None):
+    def __init__(self, message: str, path: str | None = None, code: str | None = None, **params):
         self.path = path
+        self.code = code  # with params: the reason for a client to show in its own language
+        self.params = {"name": path or "", **params}
         super().__init__(f"{path}: {message}" if path else message)
 
 

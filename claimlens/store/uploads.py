@@ -53,21 +53,24 @@ def classify(path, filename: str, limits: Limits) -> tuple[str, str, int | None,
         fmt = None
     if fmt is not None:
         if fmt not in SUPPORTED_FORMATS:
-            raise UnsupportedType(f"{filename}: unsupported image type {fmt}")
+            raise UnsupportedType(f"{filename}: unsupported image type {fmt}", "unsupported_image", name=filename, type=fmt)
         if w * h > limits.max_pixels:
-            raise TooLarge(f"{filename}: {w}x{h} = {w * h / 1e6:.1f} MP exceeds the limit of "
-                           f"{limits.max_pixels / 1e6:.1f} MP")
+            mp, limit = f"{w * h / 1e6:.1f}", f"{limits.max_pixels / 1e6:.1f}"
+            raise TooLarge(f"{filename}: {w}x{h} = {mp} MP exceeds the limit of {limit} MP", "too_many_pixels",
+                           name=filename, size=f"{w}x{h}", mp=mp, limit=limit)
         return "photo", CONTENT_TYPES.get(fmt, "application/octet-stream"), w, h
     if not limits.allow_video:
-        raise UnsupportedType(f"{filename}: not a photo (JPEG, PNG, WebP, HEIC, ...)")
+        raise UnsupportedType(f"{filename}: not a photo (JPEG, PNG, WebP, HEIC, ...)", "not_a_photo", name=filename)
     try:
         info = probe_video(path)
     except Invalid:
-        raise UnsupportedType(f"{filename}: neither a photo nor a video we can read") from None
+        raise UnsupportedType(f"{filename}: neither a photo nor a video we can read", "unreadable", name=filename) from None
     if info["duration"] and info["duration"] > limits.max_video_seconds:
-        raise TooLarge(f"{filename}: video is {info['duration']:.0f} s, the limit is {limits.max_video_seconds:.0f} s")
+        seconds, limit = f"{info['duration']:.0f}", f"{limits.max_video_seconds:.0f}"
+        raise TooLarge(f"{filename}: video is {seconds} s, the limit is {limit} s", "video_too_long",
+                       name=filename, seconds=seconds, limit=limit)
     if (info["width"] or 0) * (info["height"] or 0) > limits.max_pixels:
-        raise TooLarge(f"{filename}: video frames exceed the pixel limit")
+        raise TooLarge(f"{filename}: video frames exceed the pixel limit", "video_too_many_pixels", name=filename)
     return "video", "video/" + (info["codec"] or "unknown"), info["width"], info["height"]
 
 
@@ -76,7 +79,7 @@ def finish(writer: BlobWriter, limits: Limits) -> Ingested:
     name = writer.filename or "file"
     try:
         if writer.size == 0:
-            raise Invalid(f"{name} is empty")
+            raise Invalid(f"{name} is empty", "empty_file", name=name)
         kind, ctype, w, h = classify(writer.path, name, limits)
         return Ingested(writer.commit(), kind, ctype, w, h)
     finally:

@@ -108,11 +108,14 @@ def test_bad_input_gets_clear_4xx(make_api):
     assert c.post("/api/claims", data={"order_id": "O"}).status_code == 401
     r = post_claim(c, w, data=b"%PDF-1.4 not a photo", name="doc.pdf")
     assert r.status_code == 415 and "neither a photo nor a video" in r.json()["detail"]
+    assert r.json()["code"] == "unreadable" and r.json()["params"] == {"name": "doc.pdf"}  # for a client's own words
     r = post_claim(c, w, data=small)  # 400x300 = 120000 px > 100000
     assert r.status_code == 413 and "MP exceeds the limit" in r.json()["detail"]
+    assert r.json()["code"] == "too_many_pixels" and r.json()["params"]["size"] == "400x300"
     big = tiny + b"\0" * 250_000
     r = post_claim(c, w, data=big)
     assert r.status_code == 413 and "larger than" in r.json()["detail"]
+    assert r.json()["code"] == "file_too_large" and r.json()["params"]["limit_bytes"] == 200_000
     r = c.post("/api/claims", headers=w.headers("buyer_x") | {"Content-Length": "5000000"}, content=b"x" * 10)
     assert r.status_code == 413
     r = post_claim(c, w, data=tiny, amount="-3")

@@ -25,17 +25,18 @@ def test_rgb_jpeg_decodes_with_tables(coffee):
 
 
 @pytest.mark.parametrize(
-    "data, words",
+    "data, words, code",
     [
-        (b"", "empty file"),
-        (b"hello, this is not an image at all", "not an image"),
-        (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj", "not an image"),
+        (b"", "empty file", "empty_file"),
+        (b"hello, this is not an image at all", "not an image", "unreadable"),
+        (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj", "not an image", "unreadable"),
     ],
 )
-def test_not_an_image(data, words):
+def test_not_an_image(data, words, code):
     with pytest.raises(InputError, match=words) as err:
         decode(data, "claim.jpg")
     assert "claim.jpg" in str(err.value) and "\n" not in str(err.value)
+    assert err.value.code == code and err.value.params == {"name": "claim.jpg"}
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
@@ -43,15 +44,17 @@ def test_truncated(coffee, fmt):
     data = encode(coffee, fmt)
     with pytest.raises(InputError, match="truncated|corrupt|cannot decode") as err:
         decode(data[: len(data) // 2], "half")
-    assert str(err.value).startswith("half: ")
+    assert str(err.value).startswith("half: ") and err.value.code == "corrupt_image"
 
 
 def test_decompression_bomb_refused_from_header():
     # 20000 x 20000 one-bit PNG: a few kB on disk, 400 MP when decoded
     bomb = encode(Image.new("1", (20000, 20000)), "PNG")
     assert len(bomb) < 200_000
-    with pytest.raises(ImageTooLarge, match="exceeds the limit of 100.0 MP"):
+    with pytest.raises(ImageTooLarge, match="exceeds the limit of 100.0 MP") as err:
         decode(bomb, "bomb.png")
+    assert err.value.code == "too_many_pixels"
+    assert err.value.params == {"name": "bomb.png", "size": "20000x20000", "mp": "400.0", "limit": "100.0"}
 
 
 def test_pixel_limit_is_configurable(coffee):

@@ -174,6 +174,14 @@ def test_refused_or_missing_files_give_the_form_back_with_the_message(live):
     r = x.post("/console/claims/new", data=form, files=[("files", ("a.jpg", b"just some text", "image/jpeg"))])
     assert r.status_code == 415 and "a.jpg: neither a photo nor a video we can read" in r.text
     assert 'value="U-typed"' in r.text
+    # the refusal in the viewer's language, the typed values kept
+    r = x.post("/console/claims/new", data=form, files=[("files", ("a.jpg", b"just some text", "image/jpeg"))],
+               headers={"Accept-Language": "zh-CN"})
+    assert r.status_code == 415 and "a.jpg 既不是可读取的照片，也不是可读取的视频。" in r.text, r.text
+    assert "neither a photo" not in r.text and 'value="U-typed"' in r.text
+    r = m.post(f"/console/products/{ids['cup']}/photos", data={"csrf": token},
+               files=[("files", ("notes.jpg", b"%PDF-1.4 not a photo", "image/jpeg"))], headers={"Accept-Language": "zh"})
+    assert r.status_code == 415 and "notes.jpg 不是照片（JPEG、PNG、WebP、HEIC 等）。" in r.text
     # packing evidence with the right token is stored under its content address
     pack = big_photo(35, 100_000)
     r = m.post("/console/orders", data={"csrf": token, "order_ref": "U-pack"},

@@ -281,6 +281,22 @@ REASONS_ZH = {
 MESSAGES["en"].update({f"why.{code}": text for code, text in REASON_TEXT.items()})
 MESSAGES["zh"].update({f"why.{code}": text for code, text in REASONS_ZH.items()})
 
+# Refused files and images, by the error's code (claimlens.cases.errors, claimlens.forensics.errors); the
+# English message the error carries is the text in English and the fallback.
+ERRORS_ZH = {
+    "empty_file": "{name} 是空文件。",
+    "unsupported_image": "{name}：不支持的图片格式 {type}。",
+    "too_many_pixels": "{name}：{size} = {mp} 百万像素，超过 {limit} 百万像素的上限。",
+    "not_a_photo": "{name} 不是照片（JPEG、PNG、WebP、HEIC 等）。",
+    "unreadable": "{name} 既不是可读取的照片，也不是可读取的视频。",
+    "video_too_long": "{name}：视频时长 {seconds} 秒，上限为 {limit} 秒。",
+    "video_too_many_pixels": "{name}：视频画面超过像素上限。",
+    "no_pixels": "{name}：图片没有像素。",
+    "decompression_bomb": "{name}：图片解压后过大（解压炸弹），已拒绝。",
+    "corrupt_image": "{name}：图片被截断或已损坏，无法解码。",
+}
+MESSAGES["zh"].update({f"error.{code}": text for code, text in ERRORS_ZH.items()})
+
 # Plain-words versions of the forensic findings, by code (the English message of the finding is the fallback).
 FINDINGS_ZH = {
     "derived_with_edits": "申请照片是商家的商品图（{reference}）被修改后的版本：{n} 处被编辑的区域，占商品的 {pct}%。",
@@ -347,6 +363,19 @@ class Translator:
         if len(codes) != len(lines):
             return lines
         return [self.reason(c, line) for c, line in zip(codes, lines)]
+
+    def error(self, exc: Exception) -> str:
+        """A refusal (a domain or input error) in the viewer's language: its code's text with its parameters, or
+        its English message when it has no code or no text in that language."""
+        english = getattr(exc, "message", None) or str(exc)
+        code = getattr(exc, "code", None)
+        msg = self.messages.get(f"error.{code}") if code and self.lang != "en" else None
+        if msg:
+            try:
+                return Markup(msg).format(**(getattr(exc, "params", None) or {}))
+            except (KeyError, IndexError, ValueError):
+                pass
+        return english
 
     def finding(self, f: dict) -> str:
         """A finding in the viewer's language."""

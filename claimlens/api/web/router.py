@@ -156,12 +156,12 @@ def failure_page(ctx: Ctx, exc: Exception) -> Response:
     if isinstance(exc, TooManyFiles):
         return error_page(ctx, 413, ctx.t("err.too_many", n=exc.limit))
     if isinstance(exc, DomainError):
-        return error_page(ctx, exc.status, exc.message)
+        return error_page(ctx, exc.status, ctx.t.error(exc))
     if isinstance(exc, HTTPException):
         return error_page(ctx, exc.status_code, str(exc.detail))
     if isinstance(exc, ImageTooLarge):
-        return error_page(ctx, 413, str(exc))
-    return error_page(ctx, 422, str(exc))
+        return error_page(ctx, 413, ctx.t.error(exc))
+    return error_page(ctx, 422, ctx.t.error(exc))
 
 
 def megabytes(n: int) -> str:
@@ -339,9 +339,9 @@ async def new_claim(ctx: Ctx):
             cid, _ = ctx.store.service.create_claim(actor, data, stored_files(ctx.store, form),
                                                     idempotency_key=form.get("key") or None)
         except DomainError as exc:
-            return _claim_form(ctx, exc.message, values, exc.status)
+            return _claim_form(ctx, ctx.t.error(exc), values, exc.status)
         except (ImageTooLarge, InputError) as exc:
-            return _claim_form(ctx, str(exc), values, 422)
+            return _claim_form(ctx, ctx.t.error(exc), values, 422)
         return see_other(f"{PREFIX}/claims/{cid}?filed=1")
 
     return await handle_upload(ctx, work)
@@ -533,7 +533,7 @@ def create_product(ctx: Ctx, sku: str = Form(""), name: str = Form(""), csrf: st
         ctx.store.service.create_product(actor, sku.strip(), name.strip())
     except DomainError as exc:
         return ctx.render("products.html", status=exc.status, products=ctx.store.service.list_products(actor),
-                          added=0, error=exc.message)
+                          added=0, error=ctx.t.error(exc))
     return see_other(f"{PREFIX}/products")
 
 
@@ -550,7 +550,7 @@ async def add_reference_photos(ctx: Ctx, product_id: int):
             ids = ctx.store.service.add_product_photos(actor, product_id,
                                                        stored_files(ctx.store, form, allow_video=False))
         except DomainError as exc:
-            return ctx.render("products.html", status=exc.status, added=0, error=exc.message,
+            return ctx.render("products.html", status=exc.status, added=0, error=ctx.t.error(exc),
                               products=ctx.store.service.list_products(actor))
         return see_other(f"{PREFIX}/products?{urlencode({'added': len(ids)})}#product-{product_id}")
 
@@ -579,7 +579,7 @@ async def add_packing(ctx: Ctx):
                                           int(product_id) if product_id.isdigit() else None)
         except DomainError as exc:
             return ctx.render("orders.html", status=exc.status, orders=queries.merchant_orders(ctx.store, actor),
-                              products=ctx.store.service.list_products(actor), error=exc.message)
+                              products=ctx.store.service.list_products(actor), error=ctx.t.error(exc))
         return see_other(f"{PREFIX}/orders")
 
     return await handle_upload(ctx, work)
@@ -659,7 +659,7 @@ def file_repair_request(ctx: Ctx, customer_name: str = Form(""), phone: str = Fo
     try:
         r = ctx.store.repair.create_request(actor, data)
     except DomainError as exc:
-        return _desk_page(ctx, exc.message, values, exc.status)
+        return _desk_page(ctx, ctx.t.error(exc), values, exc.status)
     return see_other(f"{PREFIX}/desk/requests/{r['id']}?filed=1")
 
 
@@ -672,7 +672,7 @@ def search_caller(ctx: Ctx, phone: str = Form(""), csrf: str = Form("")):
     try:
         ids = ctx.store.repair.find_requests(actor, phone)
     except DomainError as exc:
-        return _desk_page(ctx, phone=phone, search_error=exc.message, status=exc.status)
+        return _desk_page(ctx, phone=phone, search_error=ctx.t.error(exc), status=exc.status)
     found = [_times(ctx.store.repair.get_request(actor, i)) for i in reversed(ids[-20:])]
     return _desk_page(ctx, found=found, phone=phone)
 
@@ -707,7 +707,7 @@ def redispatch(ctx: Ctx, request_id: str = Form(""), technician_id: str = Form("
     except DomainError as exc:
         if exc.status in (403, 404):
             raise
-        return _request_page(ctx, int(request_id), status=exc.status, error=exc.message)
+        return _request_page(ctx, int(request_id), status=exc.status, error=ctx.t.error(exc))
     return see_other(f"{PREFIX}/desk/requests/{request_id}?moved=1")
 
 
@@ -747,7 +747,7 @@ def job_action(ctx: Ctx, job_id: int, action: str = Form(""), reason: str = Form
     except DomainError as exc:
         if exc.status in (403, 404):
             raise
-        return _jobs_page(ctx, status=exc.status, error=exc.message)
+        return _jobs_page(ctx, status=exc.status, error=ctx.t.error(exc))
     return see_other(f"{PREFIX}/jobs?{urlencode({'done': res['state']})}")
 
 
