@@ -14,6 +14,12 @@ learn file formats. Block labels: the share of the block inside the ground-truth
 Split by source photo: about 25 % of the source photos are held out. The MLP is fitted on the training
 split only; the held-out split gives the reported block and image AUCs and fits the image score's logistic
 (0 at the held-out clean median, 0.5 = medium finding at their 99th percentile).
+
+Evaluation on corpus seeds never trained on (no training; the no_reference cases, even-indexed multiview
+photos dropped), the shipped weights against another model, in one run:
+
+    python -m bench.train_local_edit --evaluate-seeds 1100,1101 --compare cb614f7
+    (--compare: a git revision, whose detector code and weights are used, or an .npz for the current code)
 """
 
 from __future__ import annotations
@@ -309,6 +315,68 @@ def fit(images, epochs: int = 12, log=print) -> dict:
     return params
 
 
+# Evaluation ----------------------------------------------------------------------------------
+def model_at(ref: str):
+    """(predict, params) of a weights file (current code) or of a git revision (its code and weights)."""
+    import subprocess
+    import types
+
+    if ref.endswith(".npz"):
+        with np.load(ref) as z:
+            return le.predict, {k: z[k] for k in z.files}
+    show = lambda path: subprocess.run(["git", "show", f"{ref}:{path}"], cwd=ROOT, check=True,
+                                       capture_output=True).stdout
+    mod = types.ModuleType("claimlens.forensics.detectors._local_edit_at")
+    mod.__package__ = "claimlens.forensics.detectors"
+    mod.__file__ = le.__file__
+    # the old detector class must not register under the same name
+    exec(show("claimlens/forensics/detectors/local_edit.py").decode().replace("@register\n", ""), mod.__dict__)
+    with np.load(io.BytesIO(show("claimlens/forensics/models/local_edit.npz"))) as z:
+        return mod.predict, {k: z[k] for k in z.files}
+
+
+def evaluate(seeds, n: int, models: dict, log=print) -> dict:
+    """Image AUC (painted vs clean) of each model on the no_reference cases of corpus seeds never trained on.
+
+    models: name -> (predict, params). Reported: AUC of the raw image statistic and of the clipped score,
+    the same on photos of the held-out sources only, and the share of clean / edited reaching medium.
+    """
+    from bench.corpus import decode_rgb, generate
+    from bench.forensics import data_dir
+
+    skip = eval_multiview(data_dir())
+    rows = {k: [] for k in models}
+    lab, test = [], []
+    for seed in seeds:
+        for c in generate(seed=seed, n=n):
+            if c.transform != "no_reference" and not c.case_id.endswith(("no_reference_edited", "no_reference_clean")):
+                continue
+            if c.source.startswith("multiview:") and c.source.split(":", 1)[1] in skip:
+                continue
+            rgb = decode_rgb(c.claim)
+            outs = {k: f(rgb, p) for k, (f, p) in models.items()}
+            if any(o is None for o in outs.values()):
+                continue
+            for k, o in outs.items():
+                p = models[k][1]
+                rows[k].append((o[1], float(np.clip(p["score_a"] * (o[1] - p["score_b"]), 0, 1))))
+            lab.append(bool(c.edited))
+            test.append(held_out(c.source))
+    lab, test = np.array(lab), np.array(test)
+    log(f"seeds {','.join(map(str, seeds))}: {int(lab.sum())} edited / {int((~lab).sum())} clean no_reference "
+        f"photos ({int(test.sum())} of held-out sources)")
+    res = {}
+    for k, r in rows.items():
+        st, sc = np.array(r).T
+        ho = test
+        res[k] = {"auc_stat": auc(st[lab], st[~lab]), "auc_score": auc(sc[lab], sc[~lab]),
+                  "auc_heldout_sources": auc(st[lab & ho], st[~lab & ho])}
+        log(f"  {k:<12} image AUC {res[k]['auc_stat']:.3f} (score {res[k]['auc_score']:.3f}; held-out sources "
+            f"{res[k]['auc_heldout_sources']:.3f})   reaching medium: edited {(sc[lab] >= 0.5).mean():.2f}, "
+            f"clean {(sc[~lab] >= 0.5).mean():.2f}")
+    return res
+
+
 def main(argv=None) -> int:
     from bench.forensics import data_dir
 
@@ -317,7 +385,20 @@ def main(argv=None) -> int:
     ap.add_argument("--splices", type=int, default=3, help="splices per photo")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--evaluate-seeds", help="no training: evaluate --out's weights on these corpus seeds "
+                    "(comma-separated, never 0-3 nor the training seeds)")
+    ap.add_argument("--evaluate-n", type=int, default=200, help="cases per evaluation seed")
+    ap.add_argument("--compare", help="with --evaluate-seeds: a git revision or an .npz to compare with")
     a = ap.parse_args(argv)
+    if a.evaluate_seeds:
+        seeds = [int(s) for s in a.evaluate_seeds.split(",")]
+        if set(seeds) & ({0, 1, 2, 3} | set(SEEDS)):
+            ap.error("evaluation seeds must not be 0-3 nor training seeds")
+        models = {"current": model_at(a.out)}
+        if a.compare:
+            models["compare"] = model_at(a.compare)
+        evaluate(seeds, a.evaluate_n, models)
+        return 0
     d = data_dir()
     sources = "all" if d.is_dir() else "skimage"
     if sources == "skimage":
