@@ -67,9 +67,9 @@ def test_weights_present_and_small():
     assert p["w1"].shape == (len(p["mu"]), p["b1"].shape[0])
 
 
-@pytest.mark.xfail(reason="known shortfall: image-level separation of the block model is at chance "
-                   "(held-out image AUC 0.53, see bench.train_local_edit)", strict=True)
-@pytest.mark.parametrize("edit", [_regenerated, _stain])
+@pytest.mark.parametrize("edit", [_regenerated, pytest.param(_stain, marks=pytest.mark.xfail(
+    reason="known shortfall: a feathered tint keeps the photo's noise; image-level separation is weak "
+    "(held-out image AUC about 0.6, see bench.train_local_edit)", strict=True))])
 def test_edit_on_held_out_photo_scores_higher_and_is_located(motorcycle, edit):
     mask = _patch_mask(motorcycle.shape, 260, 420, 70)
     clean = _run(motorcycle)
