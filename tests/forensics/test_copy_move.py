@@ -137,3 +137,36 @@ def test_look_alikes_and_symmetric_buildings_are_not_clones(shared_data, path):
     for q in (75, 90):
         r = _run(_jpeg(rgb, q))
         assert r.score < 0.3 and not r.findings, (q, r.extra)
+
+
+def test_scaled_down_clone_after_strong_jpeg_is_found():
+    a = data.coffee()
+    img, source, target = _paste_disc(a, centre=(356, 296), radius=34, to=(120, 100), angle=30, scale=0.8)
+    r = _run(_jpeg(img, 75))
+    assert r.score >= 0.5, r.extra
+    assert _marked(r, source) >= 0.5 and _marked(r, target) >= 0.5
+
+
+def test_scaled_down_clone_in_a_small_photo_is_found():
+    a = cv2.resize(data.astronaut(), (256, 256), interpolation=cv2.INTER_AREA)
+    img, source, target = _paste_disc(a, centre=(85, 193), radius=15, to=(171, 63), scale=0.8)
+    r = _run(_jpeg(img, 90))
+    assert r.score >= 0.3, r.extra
+    assert _marked(r, source) >= 0.5 and _marked(r, target) >= 0.5
+
+
+def test_verification_does_not_depend_on_the_model_direction():
+    # the clone's source is not known: a model and its inverse must verify alike, the smaller copy as target
+    from claimlens.forensics.detectors.copy_move import _residual, verify
+
+    a = data.coffee()
+    img, source, target = _paste_disc(a, centre=(356, 296), radius=34, to=(120, 100), angle=30, scale=0.8)
+    gray = cv2.cvtColor(np.asarray(Image.open(io.BytesIO(_jpeg(img, 75)))), cv2.COLOR_RGB2GRAY)
+    t = np.deg2rad(30)
+    linear = 0.8 * np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])
+    M = np.hstack([linear, (np.array([120.0, 100.0]) - linear @ np.array([356.0, 296.0]))[:, None]])
+    r, valid = _residual(gray), np.ones(gray.shape, bool)
+    down, up = verify(gray, r, M, valid), verify(gray, r, cv2.invertAffineTransform(M), valid)
+    assert down[2] >= 0.8 and abs(down[2] - up[2]) < 0.02, (down[2], up[2])
+    for tgt, src, _ in (down, up):
+        assert tgt[target].mean() >= 0.8 and src[source].mean() >= 0.8
