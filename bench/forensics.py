@@ -246,12 +246,14 @@ def calibration_items(d: Path, limit: int = 24):
     """The calibration split: scikit-image photos and the odd-indexed half of the multiview photos.
 
     Per photo: one clean re-save (label 0) and three forgeries (label 1): painted damage (bench.damage),
-    a splice from another photo, a textured region cloned elsewhere (copy_moved); each saved as JPEG
+    an object-shaped splice from another photo (bench.splice.make_splice: the donor often resized, compressed,
+    blurred, denoised or noisier), a textured region cloned elsewhere (copy_moved); each saved as JPEG
     (quality 70-95) or PNG.
     """
     from skimage import data as skd
 
     from bench.damage import BLENDS, DAMAGES, edit
+    from bench.splice import POST, make_splice
 
     bases = [getattr(skd, n)() for n in ("coffee", "chelsea", "astronaut", "rocket")]
     for p in pristine(d, 1, limit=limit):
@@ -274,13 +276,10 @@ def calibration_items(d: Path, limit: int = 24):
         except Exception:
             pass
         other = bases[(i + 1) % len(bases)]
-        other = np.asarray(Image.open(io.BytesIO(_jpeg_bytes(other, rng.integers(50, 90)))).convert("RGB"))
-        s = int(min(h, w, *other.shape[:2]) * rng.uniform(0.2, 0.35))
-        y, x = rng.integers(0, h - s), rng.integers(0, w - s)
-        oy, ox = rng.integers(0, other.shape[0] - s), rng.integers(0, other.shape[1] - s)
-        sp = rgb.copy()
-        sp[y : y + s, x : x + s] = other[oy : oy + s, ox : ox + s]
+        sp, _ = make_splice(rgb, other, rng, resized=bool(rng.random() < 0.5), donor_jpeg=bool(rng.random() < 0.7),
+                            post=POST[int(rng.integers(0, len(POST)))])
         yield f"splice{i}", save(sp), 1
+        s = int(min(h, w) * rng.uniform(0.2, 0.35))
         yield f"copymove{i}", save(copy_moved(rgb, s, rng)), 1
 
 
@@ -306,7 +305,7 @@ def trace_rows(items, names=None) -> tuple[list[dict], np.ndarray, list[str], li
     from claimlens.forensics.fusion import TRACE_DETECTORS, trace_features
 
     names = names or list(TRACE_DETECTORS)
-    from claimlens.forensics.fusion import SEVERITY_FLOOR
+    from claimlens.forensics.fusion import SEVERITY_FLOOR, reporting
 
     F, y, groups, ids = [], [], [], []
     for group, name, data, label in items:
@@ -318,6 +317,7 @@ def trace_rows(items, names=None) -> tuple[list[dict], np.ndarray, list[str], li
         F.append(trace_features(a.results))
         # the severity floor the trace detectors' own findings set (the fusion's risk is at least that)
         F[-1]["_floor"] = max((SEVERITY_FLOOR[f.severity] for r in a.results for f in r.findings), default=0.0)
+        F[-1]["_found"] = reporting(a.results)  # the detectors with a finding of their own
         y.append(label)
         groups.append(group)
         ids.append(name)
@@ -379,7 +379,7 @@ def calibrate(d: Path) -> dict:
     The regularisation is chosen by grouped k-fold cross-validation (a base photo's clean and forged versions
     in one fold) on the class-balanced log-loss: calibration is what the fusion needs, and a ranking measure
     (AUC) is blind to how strongly the weights are shrunk."""
-    from claimlens.forensics.fusion import CLEAN_SUSPICIOUS, FEATURES, measured_evidence, trace_evidence
+    from claimlens.forensics.fusion import CLEAN_SUSPICIOUS, FEATURES, LIKELY_FORGED, measured_evidence, trace_evidence
 
     F, y, groups, ids = trace_rows(calibration_pool(d))
     source = np.array([g.split(":")[0] for g in groups])
@@ -410,16 +410,24 @@ def calibrate(d: Path) -> dict:
     print(f"  chosen lambda {best[1]} (lowest held-out log-loss)")
     # How the fusion turns that model into risk: a lone detector's evidence clipped at LONE_CAP or scaled
     # below it; judged by the held-out AUC of the resulting risk (with the findings' severity floors).
+    # Agreement (what lifts the cap) is counted among the detectors with a finding of their own, as the fusion
+    # does; "by share alone" is shown beside it for comparison.
     rules = {}
     for rule in ("clip", "scale"):
-        risk = np.zeros(len(y))
-        for f in range(FOLDS):
-            tr, te = fold != f, fold == f
-            cal = fit_calibration([F[i] for i in np.flatnonzero(tr)], y[tr], FEATURES, best[1])
-            risk[te] = [max(F[i]["_floor"], trace_evidence(F[i], cal, lone=rule)[0]) for i in np.flatnonzero(te)]
-        rules[rule] = auc(risk[y == 1], risk[clean])
-        per = ", ".join(f"{t} {auc(risk[kind == t], risk[clean]):.3f}" for t in sorted(set(kind.tolist()) - {"clean"}))
-        print(f"  lone rule {rule:<5} held-out risk AUC {rules[rule]:.3f} ({per})")
+        for agree in ("findings", "share"):
+            risk = np.zeros(len(y))
+            for f in range(FOLDS):
+                tr, te = fold != f, fold == f
+                cal = fit_calibration([F[i] for i in np.flatnonzero(tr)], y[tr], FEATURES, best[1])
+                risk[te] = [max(F[i]["_floor"], trace_evidence(F[i], cal, lone=rule,
+                                                               found=F[i]["_found"] if agree == "findings" else None)[0])
+                            for i in np.flatnonzero(te)]
+            if agree == "findings":
+                rules[rule] = auc(risk[y == 1], risk[clean])
+            per = ", ".join(f"{t} {auc(risk[kind == t], risk[clean]):.3f}" for t in sorted(set(kind.tolist()) - {"clean"}))
+            print(f"  lone rule {rule:<5} agreement by {agree:<8} held-out risk AUC {auc(risk[y == 1], risk[clean]):.3f} "
+                  f"({per}); likely forged: clean {np.mean(risk[clean] >= LIKELY_FORGED):.1%}, "
+                  f"forged {np.mean(risk[y == 1] >= LIKELY_FORGED):.1%}")
     print(f"  chosen lone rule: {max(rules, key=rules.get)}")
     out = fit_calibration(F, y, FEATURES, best[1])
     # the verdict scale: held-out evidence of the clean photos (each scored by the fit without its fold)

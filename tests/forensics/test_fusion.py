@@ -87,9 +87,26 @@ def test_agreement_of_two_detectors_counts_more_than_either():
     cal = {"bias": -2.0, "weights": {"jpeg_traces": 3.0, "copy_move": 3.0}, "scale": {}, "reference": {}}
     one = trace_evidence({"jpeg_traces": 1.0, "copy_move": 0.0}, cal)[0]
     two, parts = trace_evidence({"jpeg_traces": 1.0, "copy_move": 1.0}, cal)
-    assert one == LONE_CAP  # capped: the uncapped value would be higher
+    assert 0 < one <= LONE_CAP
     assert two > LIKELY_FORGED > one
     assert parts["jpeg_traces"] > 0 and parts["copy_move"] > 0
+    # a lone detector: clipped at LONE_CAP, or scaled into [0, LONE_CAP] so that stronger evidence ranks higher
+    strong, weak = {"jpeg_traces": 1.0}, {"jpeg_traces": 0.8}
+    assert trace_evidence(strong, cal, lone="clip")[0] == LONE_CAP
+    assert LONE_CAP > trace_evidence(strong, cal, lone="scale")[0] > trace_evidence(weak, cal, lone="scale")[0] > 0
+    # a second detector's evidence below its own reporting threshold is no second opinion
+    assert trace_evidence({"jpeg_traces": 1.0, "copy_move": 1.0}, cal, found={"jpeg_traces"})[0] <= LONE_CAP
+    assert trace_evidence({"jpeg_traces": 1.0, "copy_move": 1.0}, cal, found={"jpeg_traces", "copy_move"})[0] == two
+
+
+def test_agreement_needs_a_finding_from_each_detector():
+    box = _box(10, 30, 10, 30)
+    strong = DetectorResult("jpeg_traces", score=1.0, map=box,
+                            findings=[Finding("jpeg_traces", "compression_inconsistency", "medium", "x")])
+    quiet = DetectorResult("copy_move", score=0.29, map=box)  # below its own reporting threshold
+    loud = DetectorResult("copy_move", score=0.29, map=box, findings=[Finding("copy_move", "cloned_region", "low", "x")])
+    assert fuse([strong, quiet], {}, SHAPE).contributions["traces"] <= LONE_CAP
+    assert fuse([strong, loud], {}, SHAPE).contributions["traces"] > fuse([strong, quiet], {}, SHAPE).contributions["traces"]
 
 
 def test_evidence_is_measured_from_the_typical_clean_photo():
