@@ -19,11 +19,8 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import subprocess
 import sys
 import time
-import types
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -31,11 +28,10 @@ from PIL import Image
 from skimage import data as skimage_data
 
 from bench.forensics import data_dir, pristine
-from claimlens.forensics import base
+from bench.revisions import detector_at
 from claimlens.forensics.base import run_detector
 from claimlens.forensics.evidence import Evidence
 
-ROOT = Path(__file__).resolve().parents[1]
 ROTATIONS = (0, 10, 30, 60)
 SCALES = (0.8, 1.0, 1.25)
 QUALITIES = (75, 90)
@@ -49,17 +45,7 @@ def detector_class(rev: str | None):
         from claimlens.forensics.detectors.copy_move import CopyMove
 
         return CopyMove
-    path = "claimlens/forensics/detectors/copy_move.py"
-    src = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    mod = types.ModuleType("claimlens.forensics.detectors._copy_move_rev")
-    mod.__package__ = "claimlens.forensics.detectors"
-    real_register = base.register
-    base.register = lambda cls: cls  # the revision's class must not take the registered name
-    try:
-        exec(compile(src, f"{rev}:{path}", "exec"), mod.__dict__)
-    finally:
-        base.register = real_register
-    return mod.CopyMove
+    return detector_at(rev, "copy_move", "CopyMove")
 
 
 def photos() -> list[tuple[str, np.ndarray]]:

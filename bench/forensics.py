@@ -447,7 +447,7 @@ def calibrate(d: Path) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calibrate", action="store_true")
-    ap.add_argument("--corpus-n", type=int, default=200)
+    ap.add_argument("--corpus-n", type=int, default=1000)
     ap.add_argument("--only", nargs="*", help="data set names to run")
     args = ap.parse_args(argv)
     d = data_dir()

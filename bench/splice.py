@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import subprocess
 import sys
 import time
-import types
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -31,12 +28,10 @@ from skimage import data as skimage_data
 
 from bench.forensics import data_dir, pristine
 from bench.metrics import auc, iou
-from claimlens.forensics import base
+from bench.revisions import detector_at
 from claimlens.forensics.base import run_detector
 from claimlens.forensics.evidence import Evidence
 
-ROOT = Path(__file__).resolve().parents[1]
-PATH = "claimlens/forensics/detectors/noise_residual.py"
 START_REV = "cb614f7"  # noise_residual.py before the co-occurrence method
 SKIMAGE_PHOTOS = ("coffee", "chelsea", "astronaut", "rocket")  # as in bench.forensics.calibration_items
 SPLICES_PER_PHOTO = 8
@@ -50,16 +45,7 @@ def detector_class(rev: str | None):
         from claimlens.forensics.detectors.noise_residual import NoiseResidual
 
         return NoiseResidual
-    src = subprocess.run(["git", "show", f"{rev}:{PATH}"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    mod = types.ModuleType("claimlens.forensics.detectors._noise_residual_rev")
-    mod.__package__ = "claimlens.forensics.detectors"
-    real_register = base.register
-    base.register = lambda cls: cls  # the revision's class must not take the registered name
-    try:
-        exec(compile(src, f"{rev}:{PATH}", "exec"), mod.__dict__)
-    finally:
-        base.register = real_register
-    return mod.NoiseResidual
+    return detector_at(rev, "noise_residual", "NoiseResidual")
 
 
 def photos(limit: int = 30) -> list[tuple[str, np.ndarray]]:
