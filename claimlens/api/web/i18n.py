@@ -281,8 +281,8 @@ REASONS_ZH = {
 MESSAGES["en"].update({f"why.{code}": text for code, text in REASON_TEXT.items()})
 MESSAGES["zh"].update({f"why.{code}": text for code, text in REASONS_ZH.items()})
 
-# Refused files and images, by the error's code (claimlens.cases.errors, claimlens.forensics.errors); the
-# English message the error carries is the text in English and the fallback.
+# Refused files and images, by the error's code (claimlens.cases.errors, claimlens.forensics.errors). The
+# console shows the English message the error carries (it has the details); these are the catalogue's.
 ERRORS_ZH = {
     "empty_file": "{name} 是空文件。",
     "unsupported_image": "{name}：不支持的图片格式 {type}。",
@@ -295,6 +295,19 @@ ERRORS_ZH = {
     "decompression_bomb": "{name}：图片解压后过大（解压炸弹），已拒绝。",
     "corrupt_image": "{name}：图片被截断或已损坏，无法解码。",
 }
+ERRORS_EN = {
+    "empty_file": "{name} is empty.",
+    "unsupported_image": "{name}: unsupported image type {type}.",
+    "too_many_pixels": "{name}: {size} = {mp} MP exceeds the limit of {limit} MP.",
+    "not_a_photo": "{name}: not a photo (JPEG, PNG, WebP, HEIC, ...).",
+    "unreadable": "{name}: neither a photo nor a video we can read.",
+    "video_too_long": "{name}: video is {seconds} s, the limit is {limit} s.",
+    "video_too_many_pixels": "{name}: video frames exceed the pixel limit.",
+    "no_pixels": "{name}: image has no pixels.",
+    "decompression_bomb": "{name}: decompression bomb refused.",
+    "corrupt_image": "{name}: truncated or corrupt image.",
+}
+MESSAGES["en"].update({f"error.{code}": text for code, text in ERRORS_EN.items()})
 MESSAGES["zh"].update({f"error.{code}": text for code, text in ERRORS_ZH.items()})
 
 # Plain-words versions of the forensic findings, by code (the English message of the finding is the fallback).
