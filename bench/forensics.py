@@ -219,9 +219,10 @@ def _textured_square(gray: np.ndarray, s: int, rng, tries: int = 24) -> tuple[in
     return corner
 
 
-def copy_moved(rgb: np.ndarray, s: int, rng) -> np.ndarray:
+def copy_moved(rgb: np.ndarray, s: int, rng) -> tuple[np.ndarray, np.ndarray]:
     """A textured s x s region cloned elsewhere in the photo through an elliptical mask; half of the clones
-    rotated (up to 30 degrees) and scaled (0.9-1.1), as real copy-move forgeries often are."""
+    rotated (up to 30 degrees) and scaled (0.9-1.1), as real copy-move forgeries often are. Returns the photo
+    and the mask of the source and the target."""
     import cv2
 
     h, w = rgb.shape[:2]
@@ -239,7 +240,10 @@ def copy_moved(rgb: np.ndarray, s: int, rng) -> np.ndarray:
     out = rgb.copy()
     region = out[y2 : y2 + s, x2 : x2 + s]
     region[mask > 0] = patch[mask > 0]
-    return out
+    both = np.zeros((h, w), bool)
+    both[y : y + s, x : x + s] |= mask > 0
+    both[y2 : y2 + s, x2 : x2 + s] |= mask > 0
+    return out, both
 
 
 def calibration_items(d: Path, limit: int = 24):
@@ -269,27 +273,28 @@ def calibration_items(d: Path, limit: int = 24):
         def save(img):
             return _png_bytes(img) if rng.random() < 0.25 else _jpeg_bytes(img, rng.integers(70, 96))
 
-        yield f"clean{i}", save(rgb), 0
+        yield f"clean{i}", save(rgb), 0, None
         try:
-            painted, _ = edit(rgb, DAMAGES[i % len(DAMAGES)], BLENDS[i % len(BLENDS)], rng)
-            yield f"painted{i}", save(painted), 1
+            painted, pmask = edit(rgb, DAMAGES[i % len(DAMAGES)], BLENDS[i % len(BLENDS)], rng)
+            yield f"painted{i}", save(painted), 1, pmask
         except Exception:
             pass
         other = bases[(i + 1) % len(bases)]
-        sp, _ = make_splice(rgb, other, rng, resized=bool(rng.random() < 0.5), donor_jpeg=bool(rng.random() < 0.7),
+        sp, smask = make_splice(rgb, other, rng, resized=bool(rng.random() < 0.5), donor_jpeg=bool(rng.random() < 0.7),
                             post=POST[int(rng.integers(0, len(POST)))])
-        yield f"splice{i}", save(sp), 1
+        yield f"splice{i}", save(sp), 1, smask
         s = int(min(h, w) * rng.uniform(0.2, 0.35))
-        yield f"copymove{i}", save(copy_moved(rgb, s, rng)), 1
+        cm, cmask = copy_moved(rgb, s, rng)
+        yield f"copymove{i}", save(cm), 1, cmask
 
 
 def calibration_pool(d: Path, seeds=(2, 3), corpus_n: int = 200):
     """Everything the fusion may be fitted on: the calibration split and corpus seeds other than those reported (0 here, 1 in bench.quality).
 
-    Yields (group, name, bytes, label); group = "<source>:<base photo>", so that a photo's clean and forged
+    Yields (group, name, bytes, label, mask or None); group = "<source>:<base photo>", so that a photo's clean and forged
     versions always fall in the same cross-validation fold."""
-    for name, data, label in calibration_items(d):
-        yield f"synthetic:{re.sub(r'[a-z]+', '', name)}", name, data, label
+    for name, data, label, mask in calibration_items(d):
+        yield f"synthetic:{re.sub(r'[a-z]+', '', name)}", name, data, label, mask
     try:
         from bench.corpus import generate
     except ImportError:
@@ -297,18 +302,32 @@ def calibration_pool(d: Path, seeds=(2, 3), corpus_n: int = 200):
     for seed in seeds:
         for c in generate(seed=seed, n=corpus_n):
             if c.transform == "no_reference" or c.case_id.endswith(("no_reference_edited", "no_reference_clean")):
-                yield f"corpus{seed}:{c.case_id}", c.case_id, c.claim, int(c.edited)
+                yield f"corpus{seed}:{c.case_id}", c.case_id, c.claim, int(c.edited), c.mask if c.edited else None
+
+
+MAP_SIDE = 192  # the pool's maps and masks are kept at this size for the map-rule check
+
+
+def _small(m: np.ndarray) -> np.ndarray:
+    import cv2
+
+    h, w = m.shape[:2]
+    f = MAP_SIDE / max(h, w)
+    return cv2.resize(m.astype(np.float32), (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
 
 
 def trace_rows(items, names=None) -> tuple[list[dict], np.ndarray, list[str], list[str]]:
-    """Trace features (fusion.trace_features) of (group, name, bytes, label) items, their labels, groups, names."""
+    """Trace features (fusion.trace_features) of (group, name, bytes, label, mask) items, their labels, groups,
+    names. Forged items with a mask also keep the trace detectors' results with small maps ("_results") and
+    the mask ("_mask"), for the map-rule check."""
+    from claimlens.forensics.base import DetectorResult
     from claimlens.forensics.fusion import TRACE_DETECTORS, trace_features
 
     names = names or list(TRACE_DETECTORS)
     from claimlens.forensics.fusion import SEVERITY_FLOOR, reporting
 
     F, y, groups, ids = [], [], [], []
-    for group, name, data, label in items:
+    for group, name, data, label, mask in items:
         try:
             a = analyze(Evidence.from_bytes(data, name), only=names)
         except Exception as exc:  # an unreadable file is reported, not fatal
@@ -318,6 +337,10 @@ def trace_rows(items, names=None) -> tuple[list[dict], np.ndarray, list[str], li
         # the severity floor the trace detectors' own findings set (the fusion's risk is at least that)
         F[-1]["_floor"] = max((SEVERITY_FLOOR[f.severity] for r in a.results for f in r.findings), default=0.0)
         F[-1]["_found"] = reporting(a.results)  # the detectors with a finding of their own
+        if label and mask is not None and mask.any():
+            F[-1]["_mask"] = _small(mask) >= 0.5
+            F[-1]["_results"] = [DetectorResult(r.detector, score=r.score, map=_small(r.map))
+                                 for r in a.results if r.applicable and r.map is not None]
         y.append(label)
         groups.append(group)
         ids.append(name)
@@ -379,7 +402,9 @@ def calibrate(d: Path) -> dict:
     The regularisation is chosen by grouped k-fold cross-validation (a base photo's clean and forged versions
     in one fold) on the class-balanced log-loss: calibration is what the fusion needs, and a ranking measure
     (AUC) is blind to how strongly the weights are shrunk."""
-    from claimlens.forensics.fusion import CLEAN_SUSPICIOUS, FEATURES, LIKELY_FORGED, measured_evidence, trace_evidence
+    from claimlens.forensics.fusion import (
+        CLEAN_SUSPICIOUS, FEATURES, LIKELY_FORGED, MAP_RULES, fuse_maps, measured_evidence, trace_evidence,
+    )
 
     F, y, groups, ids = trace_rows(calibration_pool(d))
     source = np.array([g.split(":")[0] for g in groups])
@@ -429,6 +454,22 @@ def calibrate(d: Path) -> dict:
                   f"({per}); likely forged: clean {np.mean(risk[clean] >= LIKELY_FORGED):.1%}, "
                   f"forged {np.mean(risk[y == 1] >= LIKELY_FORGED):.1%}")
     print(f"  chosen lone rule: {max(rules, key=rules.get)}")
+    # The edit map: each trace detector's map scaled by its confidence ("score") or also by its share of the
+    # evidence ("evidence"); judged by the IoU of the map >= 0.5 with the forged region, held out.
+    ious = {rule: [] for rule in MAP_RULES}
+    for f in range(FOLDS):
+        tr, te = fold != f, fold == f
+        cal = fit_calibration([F[i] for i in np.flatnonzero(tr)], y[tr], FEATURES, best[1])
+        for i in np.flatnonzero(te):
+            if "_mask" not in F[i]:
+                continue
+            shares = measured_evidence(F[i], cal)[1]
+            for rule in MAP_RULES:
+                m, _ = fuse_maps(F[i]["_results"], {}, F[i]["_mask"].shape, shares=shares, rule=rule)
+                ious[rule].append(f1_iou(m, F[i]["_mask"])[1] if m is not None else 0.0)
+    for rule in MAP_RULES:
+        print(f"  map rule {rule:<8} held-out mean IoU {np.mean(ious[rule]):.3f} over {len(ious[rule])} forged photos")
+    print(f"  chosen map rule: {max(MAP_RULES, key=lambda r: np.mean(ious[r]))}")
     out = fit_calibration(F, y, FEATURES, best[1])
     # the verdict scale: held-out evidence of the clean photos (each scored by the fit without its fold)
     held = np.zeros(len(y))

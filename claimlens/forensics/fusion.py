@@ -70,6 +70,10 @@ CLEAN_SUSPICIOUS = 0.05
 LONE_CAP = 0.6
 LONE_SHARE = 0.25
 LONE_RULE = "scale"  # or "clip"; chosen by bench.forensics --calibrate on the calibration pool
+# How the photo-only maps are combined (fuse_maps): each scaled by its detector's confidence ("score"), or also
+# by the detector's share of the trace evidence ("evidence"); chosen by bench.forensics --calibrate (pool IoU).
+MAP_RULES = ("score", "evidence")
+MAP_RULE = "evidence"
 # Detectors whose map, when present, is the localisation (pixel-exact comparison with a reference).
 DECISIVE_MAP_DETECTORS = ("reference",)
 
@@ -197,7 +201,7 @@ def fuse(results: list[DetectorResult], weights: dict[str, float], shape: tuple[
         (f for f in findings if f.severity != "info"),
         key=lambda f: (-SEVERITY_RANK[f.severity], f.detector, f.code),
     )
-    fmap, source = fuse_maps(results, weights, shape)
+    fmap, source = fuse_maps(results, weights, shape, shares=trace_parts)
     mask = None
     regions: list[dict] = []
     if fmap is not None:
@@ -216,8 +220,11 @@ def _map_confidence(r: DetectorResult) -> float:
     return float(np.clip(2.0 * r.score, 0.0, 1.0))
 
 
-def fuse_maps(results: list[DetectorResult], weights: dict[str, float], shape) -> tuple[np.ndarray | None, str]:
-    """The decisive reference map when there is one; else a pixel-wise noisy-OR of confidence-scaled maps."""
+def fuse_maps(results: list[DetectorResult], weights: dict[str, float], shape, shares: dict[str, float] | None = None,
+              rule: str | None = None) -> tuple[np.ndarray | None, str]:
+    """The decisive reference map when there is one; else a pixel-wise noisy-OR of confidence-scaled maps. With
+    rule "evidence" and the trace detectors' shares of the log-odds (`shares`), a trace detector's map is also
+    scaled by its share relative to the largest: the map follows the detectors that carry the evidence."""
     usable = [r for r in results if r.applicable and r.map is not None]
     if not usable:
         return None, "none"
@@ -229,8 +236,11 @@ def fuse_maps(results: list[DetectorResult], weights: dict[str, float], shape) -
         return m, "+".join(r.detector for r in decisive)
     keep = np.ones(shape, dtype=np.float32)
     used = []
+    top = max((v for v in (shares or {}).values()), default=0.0)
     for r in usable:
         c = min(1.0, max(0.0, weights.get(r.detector, 1.0))) * _map_confidence(r)
+        if (rule or MAP_RULE) == "evidence" and shares is not None and r.detector in TRACE_DETECTORS:
+            c *= float(np.clip(shares.get(r.detector, 0.0) / top, 0.0, 1.0)) if top > 0 else 0.0
         if c <= 0:
             continue
         keep *= 1.0 - np.clip(_fit(r.map, shape) * c, 0, 1)

@@ -2,8 +2,8 @@ import numpy as np
 
 from claimlens.forensics.base import DetectorResult, Finding
 from claimlens.forensics.fusion import (
-    CALIBRATION, FEATURE_CAP, LIKELY_FORGED, LONE_CAP, TRACE_DETECTORS, fuse, regions_of, scaled, trace_evidence,
-    trace_features, trace_probability, verdict_for,
+    CALIBRATION, FEATURE_CAP, LIKELY_FORGED, LONE_CAP, TRACE_DETECTORS, fuse, fuse_maps, regions_of, scaled,
+    trace_evidence, trace_features, trace_probability, verdict_for,
 )
 
 SHAPE = (60, 80)
@@ -47,7 +47,24 @@ def test_photo_only_maps_are_scaled_by_confidence():
     ]
     f = fuse(rs, {}, SHAPE)
     assert f.mask[20, 20] and not f.mask[50, 60]
-    assert len(f.regions) == 1 and f.contributions["map_from"] == "copy_move+noise_residual"
+    # no share of the evidence (below the typical clean photo's noise score): its map is left out
+    assert len(f.regions) == 1 and f.contributions["map_from"] == "copy_move"
+    m, used = fuse_maps(rs, {}, SHAPE, rule="score")  # confidence alone: faint, but there
+    assert used == "copy_move+noise_residual" and 0 < m[50, 60] < 0.5
+
+
+def test_the_map_follows_the_detectors_that_carry_the_evidence():
+    rs = [
+        DetectorResult("copy_move", score=0.9, map=_box(10, 30, 10, 30)),
+        DetectorResult("local_edit", score=0.9, map=_box(40, 60, 40, 80)),
+    ]
+    shares = {"copy_move": 4.0, "local_edit": 1.0}
+    m, _ = fuse_maps(rs, {}, SHAPE, shares=shares, rule="evidence")
+    assert m[20, 20] > 0.5 > m[50, 60] > 0
+    m, _ = fuse_maps(rs, {}, SHAPE, shares=shares, rule="score")
+    assert m[20, 20] > 0.5 and m[50, 60] > 0.5
+    m, used = fuse_maps(rs, {}, SHAPE, shares={"copy_move": -1.0, "local_edit": 0.0}, rule="evidence")
+    assert used == "none" and not m.any()  # no evidence, no marked region
 
 
 def test_decisive_reference_map_dominates():
