@@ -10,8 +10,9 @@ Score. Three parts, the largest wins:
     detectors, provenance).
 Map. When the reference detector found the claim derived from a merchant photo (it returns a map), that
 map is the localisation: it is a pixel-exact comparison and dominates. Otherwise the photo-only maps are
-combined by a pixel-wise noisy-OR, each scaled by how confident its detector is about the photo, so a
-detector that does not fire does not paint the map.
+combined by a pixel-wise noisy-OR, each scaled by how confident its detector is about the photo and, for the
+trace detectors, by its share of the trace evidence (MAP_RULE), so a detector that does not fire or carries
+no evidence does not paint the map.
 
 Calibration procedure (python -m bench.forensics --calibrate, numbers below): the pool is the scikit-image
 photos and the odd-indexed half of the multiview real photos (the evaluation uses the even half), each as
