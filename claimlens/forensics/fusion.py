@@ -11,8 +11,8 @@ Score. Three parts, the largest wins:
 Map. When the reference detector found the claim derived from a merchant photo (it returns a map), that
 map is the localisation: it is a pixel-exact comparison and dominates. Otherwise the photo-only maps are
 combined by a pixel-wise noisy-OR, each scaled by how confident its detector is about the photo and, for the
-trace detectors, by its share of the trace evidence (MAP_RULE), so a detector that does not fire or carries
-no evidence does not paint the map.
+trace detectors, by the evidence it carries: only the trace detector with the largest share of the trace
+evidence paints (MAP_RULE "top"), so a detector that does not fire or carries no evidence does not.
 
 Calibration procedure (python -m bench.forensics --calibrate, numbers below): the pool is the scikit-image
 photos and the odd-indexed half of the multiview real photos (the evaluation uses the even half), each as
@@ -71,10 +71,11 @@ CLEAN_SUSPICIOUS = 0.05
 LONE_CAP = 0.6
 LONE_SHARE = 0.25
 LONE_RULE = "scale"  # or "clip"; chosen by bench.forensics --calibrate on the calibration pool
-# How the photo-only maps are combined (fuse_maps): each scaled by its detector's confidence ("score"), or also
-# by the detector's share of the trace evidence ("evidence"); chosen by bench.forensics --calibrate (pool IoU).
-MAP_RULES = ("score", "evidence")
-MAP_RULE = "evidence"
+# How the photo-only maps are combined (fuse_maps): each scaled by its detector's confidence ("score"), also by
+# the detector's share of the trace evidence ("evidence"), or only the trace map of the detector with the
+# largest share ("top"); chosen by bench.forensics --calibrate (held-out IoU on the pool).
+MAP_RULES = ("score", "evidence", "top")
+MAP_RULE = "top"
 # Detectors whose map, when present, is the localisation (pixel-exact comparison with a reference).
 DECISIVE_MAP_DETECTORS = ("reference",)
 
@@ -242,6 +243,8 @@ def fuse_maps(results: list[DetectorResult], weights: dict[str, float], shape, s
         c = min(1.0, max(0.0, weights.get(r.detector, 1.0))) * _map_confidence(r)
         if (rule or MAP_RULE) == "evidence" and shares is not None and r.detector in TRACE_DETECTORS:
             c *= float(np.clip(shares.get(r.detector, 0.0) / top, 0.0, 1.0)) if top > 0 else 0.0
+        elif (rule or MAP_RULE) == "top" and shares is not None and r.detector in TRACE_DETECTORS:
+            c *= 1.0 if top > 0 and shares.get(r.detector, 0.0) == top else 0.0
         if c <= 0:
             continue
         keep *= 1.0 - np.clip(_fit(r.map, shape) * c, 0, 1)

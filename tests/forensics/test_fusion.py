@@ -63,8 +63,11 @@ def test_the_map_follows_the_detectors_that_carry_the_evidence():
     assert m[20, 20] > 0.5 > m[50, 60] > 0
     m, _ = fuse_maps(rs, {}, SHAPE, shares=shares, rule="score")
     assert m[20, 20] > 0.5 and m[50, 60] > 0.5
-    m, used = fuse_maps(rs, {}, SHAPE, shares={"copy_move": -1.0, "local_edit": 0.0}, rule="evidence")
-    assert used == "none" and not m.any()  # no evidence, no marked region
+    m, used = fuse_maps(rs, {}, SHAPE, shares=shares, rule="top")
+    assert m[20, 20] > 0.5 and m[50, 60] == 0 and used == "copy_move"
+    for rule in ("evidence", "top"):
+        m, used = fuse_maps(rs, {}, SHAPE, shares={"copy_move": -1.0, "local_edit": 0.0}, rule=rule)
+        assert used == "none" and not m.any()  # no evidence, no marked region
 
 
 def test_decisive_reference_map_dominates():
