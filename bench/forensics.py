@@ -337,8 +337,8 @@ def trace_rows(items, names=None) -> tuple[list[dict], np.ndarray, list[str], li
         # the severity floor the trace detectors' own findings set (the fusion's risk is at least that)
         F[-1]["_floor"] = max((SEVERITY_FLOOR[f.severity] for r in a.results for f in r.findings), default=0.0)
         F[-1]["_found"] = reporting(a.results)  # the detectors with a finding of their own
-        if label and mask is not None and mask.any():
-            F[-1]["_mask"] = _small(mask) >= 0.5
+        if not label or (mask is not None and mask.any()):
+            F[-1]["_mask"] = _small(mask) >= 0.5 if label else None
             F[-1]["_results"] = [DetectorResult(r.detector, score=r.score, map=_small(r.map))
                                  for r in a.results if r.applicable and r.map is not None]
         y.append(label)
@@ -454,22 +454,29 @@ def calibrate(d: Path) -> dict:
                   f"({per}); likely forged: clean {np.mean(risk[clean] >= LIKELY_FORGED):.1%}, "
                   f"forged {np.mean(risk[y == 1] >= LIKELY_FORGED):.1%}")
     print(f"  chosen lone rule: {max(rules, key=rules.get)}")
-    # The edit map: each trace detector's map scaled by its confidence ("score") or also by its share of the
-    # evidence ("evidence"); judged by the IoU of the map >= 0.5 with the forged region, held out.
+    # The edit map (fusion.MAP_RULES): judged by the IoU of the map >= 0.5 with the forged region, held out,
+    # among the rules that mark a region on no more clean photos than the confidence-scaled noisy-OR ("score").
     ious = {rule: [] for rule in MAP_RULES}
+    marked = {rule: [] for rule in MAP_RULES}
     for f in range(FOLDS):
         tr, te = fold != f, fold == f
         cal = fit_calibration([F[i] for i in np.flatnonzero(tr)], y[tr], FEATURES, best[1])
         for i in np.flatnonzero(te):
-            if "_mask" not in F[i]:
+            if "_results" not in F[i]:
                 continue
             shares = measured_evidence(F[i], cal)[1]
             for rule in MAP_RULES:
-                m, _ = fuse_maps(F[i]["_results"], {}, F[i]["_mask"].shape, shares=shares, rule=rule)
-                ious[rule].append(f1_iou(m, F[i]["_mask"])[1] if m is not None else 0.0)
+                shape = F[i]["_results"][0].map.shape if F[i]["_results"] else (1, 1)
+                m, _ = fuse_maps(F[i]["_results"], {}, shape, shares=shares, rule=rule)
+                if F[i]["_mask"] is None:
+                    marked[rule].append(m is not None and bool((m >= 0.5).any()))
+                else:
+                    ious[rule].append(f1_iou(m, F[i]["_mask"])[1] if m is not None else 0.0)
     for rule in MAP_RULES:
-        print(f"  map rule {rule:<8} held-out mean IoU {np.mean(ious[rule]):.3f} over {len(ious[rule])} forged photos")
-    print(f"  chosen map rule: {max(MAP_RULES, key=lambda r: np.mean(ious[r]))}")
+        print(f"  map rule {rule:<8} held-out mean IoU {np.mean(ious[rule]):.3f} over {len(ious[rule])} forged photos; "
+              f"a region marked on {np.mean(marked[rule]):.1%} of {len(marked[rule])} clean photos")
+    allowed = [r for r in MAP_RULES if np.mean(marked[r]) <= np.mean(marked["score"])]
+    print(f"  chosen map rule: {max(allowed, key=lambda r: np.mean(ious[r]))}")
     out = fit_calibration(F, y, FEATURES, best[1])
     # the verdict scale: held-out evidence of the clean photos (each scored by the fit without its fold)
     held = np.zeros(len(y))
