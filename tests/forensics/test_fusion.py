@@ -65,7 +65,10 @@ def test_the_map_follows_the_detectors_that_carry_the_evidence():
     assert m[20, 20] > 0.5 and m[50, 60] > 0.5
     m, used = fuse_maps(rs, {}, SHAPE, shares=shares, rule="top")
     assert m[20, 20] > 0.5 and m[50, 60] == 0 and used == "copy_move"
-    for rule in ("evidence", "top"):
+    faint = [DetectorResult("copy_move", score=0.2, map=_box(10, 30, 10, 30))]  # confidence 0.4
+    assert fuse_maps(faint, {}, SHAPE, shares={"copy_move": 1.0}, rule="top")[0][20, 20] < 0.5
+    assert fuse_maps(faint, {}, SHAPE, shares={"copy_move": 1.0}, rule="top_raw")[0][20, 20] == 1.0
+    for rule in ("evidence", "top", "top_raw"):
         m, used = fuse_maps(rs, {}, SHAPE, shares={"copy_move": -1.0, "local_edit": 0.0}, rule=rule)
         assert used == "none" and not m.any()  # no evidence, no marked region
 
