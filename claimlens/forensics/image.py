@@ -47,7 +47,7 @@ def decode(data: bytes, name: str = "<bytes>", max_pixels: int | None = None) ->
     """Decode untrusted bytes; raise InputError / ImageTooLarge with a one-line reason."""
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     if not data:
-        raise InputError("empty file (0 bytes)", name, "empty_file")
+        raise InputError.refused("empty_file", name)
     # Some libraries (weasyprint) switch Pillow to accept truncated files process-wide; never here.
     accept_truncated = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -57,14 +57,13 @@ def decode(data: bytes, name: str = "<bytes>", max_pixels: int | None = None) ->
             im = Image.open(io.BytesIO(data))
             fmt = (im.format or "").upper()
             if fmt not in SUPPORTED_FORMATS:
-                raise InputError(f"unsupported image type {fmt or 'unknown'}", name, "unsupported_image", type=fmt or "unknown")
+                raise InputError.refused("unsupported_image", name, type=fmt or "unknown")
             w, h = im.size
             if w <= 0 or h <= 0:
-                raise InputError("image has no pixels", name, "no_pixels")
+                raise InputError.refused("no_pixels", name)
             if w * h > limit:
-                mp, lim = f"{w * h / 1e6:.1f}", f"{limit / 1e6:.1f}"
-                raise ImageTooLarge(f"{w}x{h} = {mp} MP exceeds the limit of {lim} MP", name, "too_many_pixels",
-                                    size=f"{w}x{h}", mp=mp, limit=lim)
+                raise ImageTooLarge.refused("too_many_pixels", name, size=f"{w}x{h}", mp=f"{w * h / 1e6:.1f}",
+                                            limit=f"{limit / 1e6:.1f}")
             n_frames = getattr(im, "n_frames", 1)
             mode = im.mode
             info = dict(im.info)
@@ -77,14 +76,14 @@ def decode(data: bytes, name: str = "<bytes>", max_pixels: int | None = None) ->
     except (InputError, ImageTooLarge):
         raise
     except UnidentifiedImageError:
-        raise InputError("not an image, or an unsupported image type", name, "unreadable") from None
+        raise InputError.refused("not_an_image", name) from None
     except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(f"decompression bomb refused ({exc})", name, "decompression_bomb") from None
+        raise ImageTooLarge.refused("decompression_bomb", name, detail=str(exc)) from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError, Image.DecompressionBombWarning) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "truncated" in msg.lower() or isinstance(exc, EOFError):
-            raise InputError(f"truncated or corrupt image ({msg})", name, "corrupt_image") from None
-        raise InputError(f"cannot decode image ({msg})", name, "corrupt_image") from None
+            raise InputError.refused("corrupt_image", name, detail=msg) from None
+        raise InputError.refused("undecodable_image", name, detail=msg) from None
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = accept_truncated
 

@@ -12,6 +12,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..cases.errors import Invalid, TooLarge, UnsupportedType
 from ..cases.media import probe_video
+from ..forensics.errors import REFUSALS
 from ..forensics.image import SUPPORTED_FORMATS
 from .blobs import BlobStore, BlobWriter, StoredFile
 
@@ -43,6 +44,11 @@ class Limits:
     allow_video: bool = True
 
 
+def refused(error, code: str, filename: str, **params):
+    """A domain error for a refused file: "<name>: " and the English text of REFUSALS, with its code."""
+    return error(f"{filename}: " + REFUSALS[code].format(**params), code, name=filename, **params)
+
+
 def classify(path, filename: str, limits: Limits) -> tuple[str, str, int | None, int | None]:
     """(kind, content type, width, height) of a file; a 4xx domain error when it is refused."""
     try:
@@ -53,24 +59,22 @@ def classify(path, filename: str, limits: Limits) -> tuple[str, str, int | None,
         fmt = None
     if fmt is not None:
         if fmt not in SUPPORTED_FORMATS:
-            raise UnsupportedType(f"{filename}: unsupported image type {fmt}", "unsupported_image", name=filename, type=fmt)
+            raise refused(UnsupportedType, "unsupported_image", filename, type=fmt)
         if w * h > limits.max_pixels:
-            mp, limit = f"{w * h / 1e6:.1f}", f"{limits.max_pixels / 1e6:.1f}"
-            raise TooLarge(f"{filename}: {w}x{h} = {mp} MP exceeds the limit of {limit} MP", "too_many_pixels",
-                           name=filename, size=f"{w}x{h}", mp=mp, limit=limit)
+            raise refused(TooLarge, "too_many_pixels", filename, size=f"{w}x{h}", mp=f"{w * h / 1e6:.1f}",
+                          limit=f"{limits.max_pixels / 1e6:.1f}")
         return "photo", CONTENT_TYPES.get(fmt, "application/octet-stream"), w, h
     if not limits.allow_video:
-        raise UnsupportedType(f"{filename}: not a photo (JPEG, PNG, WebP, HEIC, ...)", "not_a_photo", name=filename)
+        raise refused(UnsupportedType, "not_a_photo", filename)
     try:
         info = probe_video(path)
     except Invalid:
-        raise UnsupportedType(f"{filename}: neither a photo nor a video we can read", "unreadable", name=filename) from None
+        raise refused(UnsupportedType, "unreadable", filename) from None
     if info["duration"] and info["duration"] > limits.max_video_seconds:
-        seconds, limit = f"{info['duration']:.0f}", f"{limits.max_video_seconds:.0f}"
-        raise TooLarge(f"{filename}: video is {seconds} s, the limit is {limit} s", "video_too_long",
-                       name=filename, seconds=seconds, limit=limit)
+        raise refused(TooLarge, "video_too_long", filename, seconds=f"{info['duration']:.0f}",
+                      limit=f"{limits.max_video_seconds:.0f}")
     if (info["width"] or 0) * (info["height"] or 0) > limits.max_pixels:
-        raise TooLarge(f"{filename}: video frames exceed the pixel limit", "video_too_many_pixels", name=filename)
+        raise refused(TooLarge, "video_too_many_pixels", filename)
     return "video", "video/" + (info["codec"] or "unknown"), info["width"], info["height"]
 
 
@@ -79,7 +83,7 @@ def finish(writer: BlobWriter, limits: Limits) -> Ingested:
     name = writer.filename or "file"
     try:
         if writer.size == 0:
-            raise Invalid(f"{name} is empty", "empty_file", name=name)
+            raise refused(Invalid, "empty_file", name)
         kind, ctype, w, h = classify(writer.path, name, limits)
         return Ingested(writer.commit(), kind, ctype, w, h)
     finally:

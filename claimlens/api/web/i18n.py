@@ -6,6 +6,7 @@ from __future__ import annotations
 from markupsafe import Markup
 
 from ...cases.repair import REASON_TEXT
+from ...forensics.errors import REFUSALS
 
 LANGS = ("en", "zh")
 LANG_COOKIE = "claimlens_lang"
@@ -281,33 +282,23 @@ REASONS_ZH = {
 MESSAGES["en"].update({f"why.{code}": text for code, text in REASON_TEXT.items()})
 MESSAGES["zh"].update({f"why.{code}": text for code, text in REASONS_ZH.items()})
 
-# Refused files and images, by the error's code (claimlens.cases.errors, claimlens.forensics.errors). The
-# console shows the English message the error carries (it has the details); these are the catalogue's.
+# Refused files and images, by the error's code (claimlens.forensics.errors.REFUSALS, whose English text the
+# error carries after the file's name).
 ERRORS_ZH = {
     "empty_file": "{name} 是空文件。",
+    "not_an_image": "{name} 不是图片，或图片格式不受支持。",
     "unsupported_image": "{name}：不支持的图片格式 {type}。",
+    "no_pixels": "{name}：图片没有像素。",
     "too_many_pixels": "{name}：{size} = {mp} 百万像素，超过 {limit} 百万像素的上限。",
+    "decompression_bomb": "{name}：图片解压后过大（解压炸弹），已拒绝（{detail}）。",
+    "corrupt_image": "{name}：图片被截断或已损坏（{detail}）。",
+    "undecodable_image": "{name}：无法解码图片（{detail}）。",
     "not_a_photo": "{name} 不是照片（JPEG、PNG、WebP、HEIC 等）。",
     "unreadable": "{name} 既不是可读取的照片，也不是可读取的视频。",
     "video_too_long": "{name}：视频时长 {seconds} 秒，上限为 {limit} 秒。",
     "video_too_many_pixels": "{name}：视频画面超过像素上限。",
-    "no_pixels": "{name}：图片没有像素。",
-    "decompression_bomb": "{name}：图片解压后过大（解压炸弹），已拒绝。",
-    "corrupt_image": "{name}：图片被截断或已损坏，无法解码。",
 }
-ERRORS_EN = {
-    "empty_file": "{name} is empty.",
-    "unsupported_image": "{name}: unsupported image type {type}.",
-    "too_many_pixels": "{name}: {size} = {mp} MP exceeds the limit of {limit} MP.",
-    "not_a_photo": "{name}: not a photo (JPEG, PNG, WebP, HEIC, ...).",
-    "unreadable": "{name}: neither a photo nor a video we can read.",
-    "video_too_long": "{name}: video is {seconds} s, the limit is {limit} s.",
-    "video_too_many_pixels": "{name}: video frames exceed the pixel limit.",
-    "no_pixels": "{name}: image has no pixels.",
-    "decompression_bomb": "{name}: decompression bomb refused.",
-    "corrupt_image": "{name}: truncated or corrupt image.",
-}
-MESSAGES["en"].update({f"error.{code}": text for code, text in ERRORS_EN.items()})
+MESSAGES["en"].update({f"error.{code}": "{name}: " + text for code, text in REFUSALS.items()})
 MESSAGES["zh"].update({f"error.{code}": text for code, text in ERRORS_ZH.items()})
 
 # Plain-words versions of the forensic findings, by code (the English message of the finding is the fallback).
@@ -382,7 +373,7 @@ class Translator:
         its English message when it has no code or no text in that language."""
         english = getattr(exc, "message", None) or str(exc)
         code = getattr(exc, "code", None)
-        msg = self.messages.get(f"error.{code}") if code and self.lang != "en" else None
+        msg = self.messages.get(f"error.{code}") if code else None
         if msg:
             try:
                 return Markup(msg).format(**(getattr(exc, "params", None) or {}))
