@@ -186,9 +186,13 @@ def mlp_logits(params: dict, X: np.ndarray) -> np.ndarray:
     return (hdn @ params["w2"] + params["b2"])[:, 0]
 
 
+def probability(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
 def mlp_forward(params: dict, X: np.ndarray) -> np.ndarray:
     """Block probabilities for rows of X (N, F)."""
-    return 1.0 / (1.0 + np.exp(-np.clip(mlp_logits(params, X), -30, 30)))
+    return probability(mlp_logits(params, X))
 
 
 def smooth(prob: np.ndarray) -> np.ndarray:
@@ -221,7 +225,7 @@ def predict(rgb: np.ndarray, params: dict):
     feats, scale, b = bf
     hb, wb, nf = feats.shape
     z = mlp_logits(params, feats.reshape(-1, nf))
-    ps = smooth(1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))).reshape(hb, wb))
+    ps = smooth(probability(z).reshape(hb, wb))
     return ps, image_stat(z), scale, b
 
 
