@@ -16,9 +16,9 @@ evidence paints (MAP_RULE "top"), so a detector that does not fire or carries no
 
 Calibration procedure (python -m bench.forensics --calibrate, numbers below): the pool is the scikit-image
 photos and the odd-indexed half of the multiview real photos (the evaluation uses the even half), each as
-one clean re-save and three forgeries made here (painted damage, an object-shaped splice from another photo, a textured
-region cloned elsewhere; JPEG 70-95 or PNG), plus the no-reference cases of bench.corpus seeds 2 and 3 (the
-benchmarks report seeds 0 and 1). L2-regularised, class-balanced logistic regression with non-negative
+one clean re-save and three forgeries made here (painted damage, an object-shaped splice from another
+photo, a textured region cloned elsewhere; JPEG 70-95 or PNG), plus the no-reference cases of bench.corpus
+seeds 2 and 3 (the benchmarks report seeds 0 and 1). L2-regularised, class-balanced logistic regression with non-negative
 weights; the regularisation is chosen by grouped 5-fold held-out log-loss within the pool (a photo's
 versions in one fold). The real tampered sets (CASIA, IML-ViT, TruFor), the AI set and corpus seed 0 are
 never used to fit anything, so the benchmark's fusion numbers are held out.
@@ -226,9 +226,9 @@ def _map_confidence(r: DetectorResult) -> float:
 
 def fuse_maps(results: list[DetectorResult], weights: dict[str, float], shape, shares: dict[str, float] | None = None,
               rule: str | None = None) -> tuple[np.ndarray | None, str]:
-    """The decisive reference map when there is one; else a pixel-wise noisy-OR of confidence-scaled maps. With
-    rule "evidence" and the trace detectors' shares of the log-odds (`shares`), a trace detector's map is also
-    scaled by its share relative to the largest: the map follows the detectors that carry the evidence."""
+    """The decisive reference map when there is one; else a pixel-wise noisy-OR of confidence-scaled maps.
+    Given the trace detectors' shares of the log-odds (`shares`), a trace map is also weighed by the evidence
+    its detector carries, as MAP_RULES describes (rule: one of them, MAP_RULE by default)."""
     usable = [r for r in results if r.applicable and r.map is not None]
     if not usable:
         return None, "none"
@@ -240,19 +240,29 @@ def fuse_maps(results: list[DetectorResult], weights: dict[str, float], shape, s
         return m, "+".join(r.detector for r in decisive)
     keep = np.ones(shape, dtype=np.float32)
     used = []
-    top = max((v for v in (shares or {}).values()), default=0.0)
     for r in usable:
         c = min(1.0, max(0.0, weights.get(r.detector, 1.0))) * _map_confidence(r)
-        if (rule or MAP_RULE) == "evidence" and shares is not None and r.detector in TRACE_DETECTORS:
-            c *= float(np.clip(shares.get(r.detector, 0.0) / top, 0.0, 1.0)) if top > 0 else 0.0
-        elif (rule or MAP_RULE) in ("top", "top_raw") and shares is not None and r.detector in TRACE_DETECTORS:
-            carrier = top > 0 and shares.get(r.detector, 0.0) == top
-            c = (c if (rule or MAP_RULE) == "top" else 1.0) if carrier else 0.0
+        if shares is not None and r.detector in TRACE_DETECTORS:
+            c = _evidence_weighed(c, r.detector, shares, rule or MAP_RULE)
         if c <= 0:
             continue
         keep *= 1.0 - np.clip(_fit(r.map, shape) * c, 0, 1)
         used.append(r.detector)
     return 1.0 - keep, "+".join(used) or "none"
+
+
+def _evidence_weighed(confidence: float, detector: str, shares: dict[str, float], rule: str) -> float:
+    """A trace map's weight under a map rule, from its detector's share of the log-odds (see MAP_RULES)."""
+    top = max(shares.values(), default=0.0)
+    share = shares.get(detector, 0.0)
+    if rule == "score":
+        return confidence
+    if top <= 0:
+        return 0.0
+    if rule == "evidence":
+        return confidence * float(np.clip(share / top, 0.0, 1.0))
+    carrier = share == top
+    return (confidence if rule == "top" else 1.0) if carrier else 0.0
 
 
 def _fit(m: np.ndarray, shape) -> np.ndarray:
