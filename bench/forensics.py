@@ -2,6 +2,7 @@
 
 python -m bench.forensics               evaluation (data from CLAIMLENS_SHARED_DATA, default ../shared/data)
 python -m bench.forensics --calibrate   fit the fusion's trace calibration on the calibration split
+python -m bench.forensics --map-rule top   the same with another rule for the edit map (fusion.MAP_RULES)
 
 Every registered photo-only detector (needs_references False) runs through claimlens.forensics.analyze;
 each row is one detector's score/map, the last row the fusion (risk, fused map).
@@ -53,6 +54,15 @@ def auc(pos, neg) -> float:
     if not len(p) or not len(n):
         return float("nan")
     return float((p[:, None] > n[None, :]).mean() + 0.5 * (p[:, None] == n[None, :]).mean())
+
+
+def paired_bootstrap(diff, n: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of the mean of per-photo differences, resampling the photos."""
+    d = np.asarray(diff, float)
+    if not len(d):
+        return float("nan"), float("nan")
+    means = d[np.random.default_rng(seed).integers(0, len(d), (n, len(d)))].mean(axis=1)
+    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
 
 def f1_iou(pred: np.ndarray | None, truth: np.ndarray) -> tuple[float, float]:
@@ -125,7 +135,7 @@ def run_one(data: bytes, name: str, names: list[str]) -> dict:
 
 def evaluate(items, names) -> dict:
     """items: (name, bytes, label, mask or None). Returns per-detector metrics."""
-    per = {n: {"pos": [], "neg": [], "f1": [], "iou": [], "t": []} for n in names + [FUSION]}
+    per = {n: {"pos": [], "neg": [], "f1": [], "iou": [], "t": [], "marked": []} for n in names + [FUSION]}
     for name, data, label, mask in items:
         try:
             rows = run_one(data, name, names)
@@ -137,6 +147,8 @@ def evaluate(items, names) -> dict:
                 continue
             per[n]["pos" if label else "neg"].append(s)
             per[n]["t"].append(t)
+            if not label:  # a region marked on a real photo
+                per[n]["marked"].append(m is not None and bool((m >= 0.5).any()))
             if label and mask is not None:
                 if m is not None and m.shape != mask.shape:
                     import cv2
@@ -151,11 +163,21 @@ def evaluate(items, names) -> dict:
 def print_table(title: str, per: dict, note: str = "") -> None:
     any_n = next(iter(per.values()))
     print(f"\n## {title}  ({len(any_n['pos'])} positives, {len(any_n['neg'])} negatives){'  ' + note if note else ''}")
-    print(f"{'detector':<18} {'AUC':>6} {'pixF1':>6} {'pixIoU':>6} {'ms/img':>7}")
+    print(f"{'detector':<18} {'AUC':>6} {'pixF1':>6} {'pixIoU':>6} {'ms/img':>7} {'real photos with a region':>26}")
     for n, v in per.items():
         f1 = f"{np.mean(v['f1']):.3f}" if v["f1"] else "   -"
         iou = f"{np.mean(v['iou']):.3f}" if v["iou"] else "   -"
-        print(f"{n:<18} {auc(v['pos'], v['neg']):>6.3f} {f1:>6} {iou:>6} {1000 * np.mean(v['t']) if v['t'] else 0:>7.0f}")
+        marked = f"{sum(v['marked'])}/{len(v['marked'])}" if v["marked"] else "-"
+        print(f"{n:<18} {auc(v['pos'], v['neg']):>6.3f} {f1:>6} {iou:>6} {1000 * np.mean(v['t']) if v['t'] else 0:>7.0f} "
+              f"{marked:>26}")
+    if FUSION in per and per[FUSION]["iou"]:
+        fused = np.asarray(per[FUSION]["iou"])
+        rivals = {n: np.asarray(v["iou"]) for n, v in per.items() if n != FUSION and len(v["iou"]) == len(fused)}
+        if rivals:
+            best = max(rivals, key=lambda n: rivals[n].mean())
+            lo, hi = paired_bootstrap(fused - rivals[best])
+            print(f"pixel IoU, fusion minus the best detector ({best}): {np.mean(fused - rivals[best]):+.3f} "
+                  f"(95 % paired bootstrap interval {lo:+.3f} .. {hi:+.3f})")
     if FUSION in per and per[FUSION]["neg"]:
         from claimlens.forensics.fusion import LIKELY_FORGED, SUSPICIOUS
 
@@ -396,6 +418,94 @@ def model_probability(features: dict, cal: dict) -> float:
     return float(1.0 / (1.0 + np.exp(-z)))
 
 
+# The learned edit map (fusion.MAP_MODEL) ----------------------------------------------------------
+MAP_LAMBDAS = (1e-5, 1e-4, 1e-3)
+MAP_OFFSETS = tuple(np.round(np.arange(-1.0, 4.01, 0.25), 2))  # log-odds the 0.5 threshold is moved up by
+MAP_PIXELS = 400  # pixels sampled per pool photo for the fit
+
+
+def map_rows(F: list[dict], idx, cal: dict, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-pixel rows (terms of fusion.MAP_MODEL, mask label, weight) of pool photos `idx` that kept their maps:
+    a forged photo's pixels labelled by its mask, a clean photo's all unmarked. Each photo weighs the same and,
+    within a forged photo, its marked and unmarked pixels weigh the same."""
+    from claimlens.forensics.fusion import MAP_TERMS, TRACE_DETECTORS, _fit, map_terms, measured_evidence
+
+    rng = np.random.default_rng(seed)
+    Xs, ys, ws = [], [], []
+    for i in idx:
+        if "_results" not in F[i] or not F[i]["_results"]:
+            continue
+        shares = measured_evidence(F[i], cal)[1]
+        shape = F[i]["_results"][0].map.shape
+        X = np.zeros((shape[0] * shape[1], len(TRACE_DETECTORS) * len(MAP_TERMS)), np.float32)
+        for r in F[i]["_results"]:
+            if r.detector not in TRACE_DETECTORS:
+                continue
+            j = TRACE_DETECTORS.index(r.detector) * len(MAP_TERMS)
+            m = _fit(r.map, shape).ravel()
+            for k, v in enumerate(map_terms(r, shares).values()):
+                X[:, j + k] = m * v
+        lab = F[i]["_mask"].ravel().astype(float) if F[i]["_mask"] is not None else np.zeros(len(X))
+        pick = rng.choice(len(X), min(MAP_PIXELS, len(X)), replace=False)
+        yy, w = lab[pick], np.ones(len(pick))
+        pos = yy > 0
+        w[pos], w[~pos] = 0.5 / max(1, pos.sum()), 0.5 / max(1, (~pos).sum())
+        if not pos.any():
+            w[:] = 1.0 / len(pick)
+        Xs.append(X[pick])
+        ys.append(yy)
+        ws.append(w)
+    return np.vstack(Xs), np.concatenate(ys), np.concatenate(ws)
+
+
+def fit_map_model(X: np.ndarray, y: np.ndarray, w: np.ndarray, lam: float) -> dict:
+    """Weighted logistic regression with non-negative weights on the map terms (fusion.MAP_MODEL's form)."""
+    from scipy.optimize import minimize
+
+    from claimlens.forensics.fusion import MAP_TERMS, TRACE_DETECTORS
+
+    def loss(wb):
+        z = X @ wb[:-1] + wb[-1]
+        return float(np.sum(w * (np.logaddexp(0, z) - y * z)) / w.sum() + lam * np.sum(wb[:-1] ** 2))
+
+    res = minimize(loss, np.zeros(X.shape[1] + 1), method="L-BFGS-B", bounds=[(0, None)] * X.shape[1] + [(None, None)])
+    names = [d + t for d in TRACE_DETECTORS for t in MAP_TERMS]
+    return {"bias": round(float(res.x[-1]), 3),
+            "weights": {k: round(float(v), 3) for k, v in zip(names, res.x[:-1]) if round(float(v), 3) > 0}}
+
+
+def learned_map_check(F: list[dict], y: np.ndarray, fold: np.ndarray, lam_img: float, max_marked: float) -> dict:
+    """Held-out IoU and clean-photo marking of the learned map for each regularisation and threshold offset;
+    returns the best pair among those marking no more clean photos than `max_marked`, with its per-photo
+    results. (The pair is chosen on the same held-out predictions it is reported on.)"""
+    from claimlens.forensics.fusion import FEATURES, TRACE_DETECTORS, learned_map, measured_evidence
+
+    grid = {(lam, o): {"ious": [], "marked": []} for lam in MAP_LAMBDAS for o in MAP_OFFSETS}
+    for f in range(FOLDS):
+        tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        cal = fit_calibration([F[i] for i in tr], y[tr], FEATURES, lam_img)
+        rows = map_rows(F, tr, cal)
+        for lam in MAP_LAMBDAS:
+            model = fit_map_model(*rows, lam)
+            for i in te:
+                if "_results" not in F[i]:
+                    continue
+                shape = F[i]["_results"][0].map.shape if F[i]["_results"] else (1, 1)
+                res = [r for r in F[i]["_results"] if r.detector in TRACE_DETECTORS]
+                p, _ = learned_map(res, shape, measured_evidence(F[i], cal)[1], model)
+                for o in MAP_OFFSETS:
+                    m = (p >= 1.0 / (1.0 + np.exp(-o))) & (p > 0)
+                    if F[i]["_mask"] is None:
+                        grid[(lam, o)]["marked"].append(bool(m.any()))
+                    else:
+                        grid[(lam, o)]["ious"].append(f1_iou(m.astype(np.float32), F[i]["_mask"])[1])
+    ok = [k for k, v in grid.items() if np.mean(v["marked"]) <= max_marked] or list(grid)
+    lam, o = max(ok, key=lambda k: np.mean(grid[k]["ious"]))
+    print(f"  learned map: lambda {lam}, threshold offset {o:+.2f} (held-out IoU {np.mean(grid[(lam, o)]['ious']):.3f}; "
+          f"offset 0: {np.mean(grid[(lam, 0.0)]['ious']):.3f}, marking {np.mean(grid[(lam, 0.0)]['marked']):.1%} of clean photos)")
+    return {"lambda": lam, "offset": float(o), **grid[(lam, o)]}
+
+
 def calibrate(d: Path) -> dict:
     """Fit the fusion's trace calibration on the calibration pool; print held-out checks of the procedure.
 
@@ -456,8 +566,8 @@ def calibrate(d: Path) -> dict:
     print(f"  chosen lone rule: {max(rules, key=rules.get)}")
     # The edit map (fusion.MAP_RULES): judged by the IoU of the map >= 0.5 with the forged region, held out,
     # among the rules that mark a region on no more clean photos than the confidence-scaled noisy-OR ("score").
-    ious = {rule: [] for rule in MAP_RULES}
-    marked = {rule: [] for rule in MAP_RULES}
+    ious = {rule: [] for rule in MAP_RULES if rule != "learned"}
+    marked = {rule: [] for rule in ious}
     for f in range(FOLDS):
         tr, te = fold != f, fold == f
         cal = fit_calibration([F[i] for i in np.flatnonzero(tr)], y[tr], FEATURES, best[1])
@@ -465,18 +575,24 @@ def calibrate(d: Path) -> dict:
             if "_results" not in F[i]:
                 continue
             shares = measured_evidence(F[i], cal)[1]
-            for rule in MAP_RULES:
+            for rule in ious:
                 shape = F[i]["_results"][0].map.shape if F[i]["_results"] else (1, 1)
                 m, _ = fuse_maps(F[i]["_results"], {}, shape, shares=shares, rule=rule)
                 if F[i]["_mask"] is None:
                     marked[rule].append(m is not None and bool((m >= 0.5).any()))
                 else:
                     ious[rule].append(f1_iou(m, F[i]["_mask"])[1] if m is not None else 0.0)
+    learned = learned_map_check(F, y, fold, best[1], max_marked=float(np.mean(marked["score"])))
+    ious["learned"], marked["learned"] = learned["ious"], learned["marked"]
     for rule in MAP_RULES:
         print(f"  map rule {rule:<8} held-out mean IoU {np.mean(ious[rule]):.3f} over {len(ious[rule])} forged photos; "
               f"a region marked on {np.mean(marked[rule]):.1%} of {len(marked[rule])} clean photos")
     allowed = [r for r in MAP_RULES if np.mean(marked[r]) <= np.mean(marked["score"])]
     print(f"  chosen map rule: {max(allowed, key=lambda r: np.mean(ious[r]))}")
+    lam_map, offset = learned["lambda"], learned["offset"]
+    model = fit_map_model(*map_rows(F, range(len(F)), fit_calibration(F, y, FEATURES, best[1])), lam_map)
+    model["bias"] = round(model["bias"] - offset, 3)
+    print("MAP_MODEL =", model)
     out = fit_calibration(F, y, FEATURES, best[1])
     # the verdict scale: held-out evidence of the clean photos (each scored by the fit without its fold)
     held = np.zeros(len(y))
@@ -497,7 +613,14 @@ def main(argv=None) -> int:
     ap.add_argument("--calibrate", action="store_true")
     ap.add_argument("--corpus-n", type=int, default=1000)
     ap.add_argument("--only", nargs="*", help="data set names to run")
+    ap.add_argument("--map-rule", help="combine the maps by this fusion.MAP_RULES rule instead (to compare)")
     args = ap.parse_args(argv)
+    if args.map_rule:
+        import claimlens.forensics.fusion as fusion
+
+        if args.map_rule not in fusion.MAP_RULES:
+            ap.error(f"--map-rule: one of {', '.join(fusion.MAP_RULES)}")
+        fusion.MAP_RULE = args.map_rule
     d = data_dir()
     if not d.is_dir():
         print(f"shared data not found at {d}", file=sys.stderr)

@@ -150,3 +150,37 @@ def test_trace_features_skip_other_and_inapplicable_detectors():
         DetectorResult("ai_spectral", score=0.9, extra={"evidence": {"x": 1.0}}),
     ]
     assert trace_features(rs) == {"jpeg_traces": 0.4, "jpeg_traces.ghost": 2.5}
+
+
+def test_learned_map_weighs_each_map_by_its_detectors_standing_on_the_photo():
+    from claimlens.forensics.fusion import learned_map
+
+    model = {"bias": -4.0, "weights": {"copy_move*top": 6.0, "local_edit*score": 6.0}}
+    rs = [
+        DetectorResult("copy_move", score=0.9, map=_box(10, 30, 10, 30)),
+        DetectorResult("local_edit", score=0.3, map=_box(40, 60, 40, 80)),
+    ]
+    m, used = learned_map(rs, SHAPE, {"copy_move": 2.0, "local_edit": 1.0}, model)
+    assert m[20, 20] > 0.5 and m[50, 60] < 0.5 and m[0, 0] < 0.05  # the carrier marks; 6 * 0.3 - 4 < 0 does not
+    assert used == ["copy_move", "local_edit"]
+    m, used = learned_map(rs, SHAPE, {"copy_move": 1.0, "local_edit": 2.0}, model)
+    assert m[20, 20] < 0.5 and used == ["local_edit"]  # copy_move no longer carries the evidence
+    m, used = learned_map(rs, SHAPE, {}, {"bias": -4.0, "weights": {"copy_move*top": 6.0}})
+    assert used == [] and not m.any()  # nothing enters: no map at all, not a uniform haze
+
+
+def test_learned_rule_in_fuse_maps_keeps_the_other_maps():
+    import claimlens.forensics.fusion as fusion
+
+    rs = [
+        DetectorResult("copy_move", score=0.9, map=_box(10, 30, 10, 30)),
+        DetectorResult("visible_label", score=1.0, map=_box(0, 8, 60, 80)),  # not a trace detector: noisy-OR as before
+    ]
+    saved = fusion.MAP_MODEL
+    try:
+        fusion.MAP_MODEL = {"bias": -4.0, "weights": {"copy_move": 8.0}}
+        m, used = fuse_maps(rs, {}, SHAPE, shares={"copy_move": 1.0}, rule="learned")
+    finally:
+        fusion.MAP_MODEL = saved
+    assert m[20, 20] > 0.5 and m[4, 70] > 0.5 and m[50, 40] < 0.05
+    assert set(used.split("+")) == {"copy_move", "visible_label"}
