@@ -45,3 +45,42 @@ def test_perspective_view_is_not_a_similarity(coffee):
     reg = register(ev(claim), ev(coffee))
     assert reg is not None
     assert reg.similar_share < 0.35
+
+
+
+def test_a_partial_plain_fit_does_not_stop_the_mirrored_try(monkeypatch):
+    # a mirrored copy of a symmetric product (corpus seed 1, solidus_bottles_1.png) fitted the plain view with
+    # 55 of 206 matches: enough to skip SIFT, not to skip the mirrored view (991 of 1030)
+    from claimlens.forensics.consistency import registration as R
+
+    def fit(inliers, matches, mirrored):
+        return R.Registration(np.eye(3), inliers, matches, 1.0, mirrored, "orb", 0.5)
+
+    tried = []
+
+    def fake_try(claim, ref, kind, flipped, counts=None):
+        tried.append((kind, flipped))
+        if counts is not None:
+            counts.append(1000)
+        return {("orb", False): fit(55, 206, False), ("orb", True): fit(991, 1030, True)}.get((kind, flipped))
+
+    monkeypatch.setattr(R, "_try", fake_try)
+    reg = R.register(None, None)
+    assert reg.mirrored and reg.inliers == 991
+    assert tried == [("orb", False), ("orb", True)]  # and no SIFT after a fit that good
+    tried.clear()
+    monkeypatch.setattr(R, "_try", lambda c, r, k, f, counts=None: tried.append((k, f)) or fit(900, 950, False))
+    assert not R.register(None, None).mirrored and tried == [("orb", False)]  # a copy: nothing more to try
+
+
+def test_mirrored_copy_of_a_symmetric_product_is_found_mirrored(shared_data):
+    # the plain view of a row of bottles fits a part of the mirrored copy (55 of 206 matches); the mirrored
+    # view fits all of it, and must be tried
+    p = shared_data / "solidus_products"
+    path = next(iter(sorted(p.rglob("solidus_bottles_1.png"))), None)
+    if path is None:
+        pytest.skip("solidus_bottles_1.png not in the shared data")
+    ref = np.asarray(Image.open(path).convert("RGB"))
+    reg = register(ev(np.ascontiguousarray(ref[:, ::-1])), ev(ref))
+    assert reg is not None and reg.mirrored
+    assert reg.inlier_ratio > 0.8
