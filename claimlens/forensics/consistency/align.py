@@ -47,7 +47,8 @@ def _poly_rows(img: np.ndarray) -> np.ndarray:
 
 
 def fit_colors(src: np.ndarray, dst: np.ndarray, valid: np.ndarray, rng_seed: int = 0):
-    """Fit dst ~ poly(src) on valid pixels, twice, the second time without the worst residuals."""
+    """Fit dst ~ poly(src) on valid pixels, twice, the second time without the worst residuals; where the
+    polynomial does not hold, a simpler filter model (_simple_filter) instead (_where_simple)."""
     idx = np.flatnonzero(valid.ravel())
     if idx.size < 50:
         return src, 1.0
@@ -66,7 +67,115 @@ def fit_colors(src: np.ndarray, dst: np.ndarray, valid: np.ndarray, rng_seed: in
     rmse = float(np.sqrt(np.mean((A[keep] @ coef - d[keep]) ** 2)))
     out = coef.T.astype(np.float32) @ _poly_rows(src)
     np.clip(out, 0, 1, out=out)
-    return cv2.merge([c.reshape(src.shape[:2]) for c in out]), rmse
+    fitted = cv2.merge([c.reshape(src.shape[:2]) for c in out])
+    # a cubic with cross terms fitted on the common colours can send a rare one anywhere (a thin saturated
+    # red ring on a white product went to black and read as an edit along the ring)
+    simple = _simple_filter(s, d)
+    use = _where_simple(s, np.abs(A @ coef - d).max(1), np.abs(simple(s) - d).max(1))
+    swap = use[_cells(src)].reshape(src.shape[:2])
+    if swap.any():
+        fitted[swap] = simple(src[swap])
+    return fitted, rmse
+
+
+COLOR_CELLS = 8  # colour cells per channel in which the two filter models are compared
+MIN_CELL_PIXELS = 20  # fewer sampled pixels in a cell: the polynomial is not trusted there
+MODEL_MARGIN = 0.01  # ... elsewhere the simple model takes over where its median error is lower by this much
+AFFINE_RIDGE = 0.01  # pull of the simple model's colour mixing towards none, per sampled pixel
+
+
+def _cells(rgb: np.ndarray) -> np.ndarray:
+    """Flat colour-cell index (COLOR_CELLS per channel) of Nx3 or HxWx3 colours in [0, 1]."""
+    x = np.asarray(rgb, np.float32).reshape(-1, 1, 3)
+    q = np.minimum(cv2.convertScaleAbs(x, alpha=COLOR_CELLS, beta=-0.5), COLOR_CELLS - 1).reshape(-1, 3)  # floor
+    return (q[:, 0].astype(np.uint16) * COLOR_CELLS + q[:, 1]) * COLOR_CELLS + q[:, 2]
+
+
+def _group_medians(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(count, lower median of `values`) per key 0..n-1, in one sort."""
+    order = np.lexsort((values, keys))
+    k, v = keys[order], values[order]
+    counts = np.bincount(k, minlength=n)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    med = np.full(n, np.nan)
+    has = counts > 0
+    med[has] = v[starts[has] + (counts[has] - 1) // 2]
+    return counts, med
+
+
+def _where_simple(s: np.ndarray, poly_err: np.ndarray, simple_err: np.ndarray) -> np.ndarray:
+    """Per colour cell of the reference (COLOR_CELLS cubed, flat): True where the simple filter model explains
+    the sampled pixels clearly better than the polynomial (median error), or where too few pixels were
+    sampled to tell. Both are global models of a filter; a local edit follows neither, so choosing the
+    better one per cell of the reference's colours does not explain it away."""
+    cell = _cells(s)
+    n, poly = _group_medians(cell, poly_err, COLOR_CELLS**3)
+    _, simple = _group_medians(cell, simple_err, COLOR_CELLS**3)
+    judged = n >= MIN_CELL_PIXELS
+    return ~judged | (judged & (simple < poly - MODEL_MARGIN))
+
+
+def _simple_filter(src: np.ndarray, dst: np.ndarray, bins: int = 32):
+    """A filter as an affine colour transform (saturation, tint, brightness: least squares) followed by one
+    non-decreasing tone curve per channel (contrast, clipping: medians in equal-width bins, made monotone
+    weighted by their pixels, interpolated). Both
+    parts extrapolate tamely, so it is safe to apply to any colour."""
+    X = np.c_[src, np.ones(len(src))]
+    unclipped = ((dst > 0.01) & (dst < 0.99)).all(1)  # a clipped value says little about the mixing
+    Xf, Df = (X[unclipped], dst[unclipped]) if unclipped.sum() >= 50 else (X, dst)
+    # ridge towards "no mixing": a photo whose green and blue always move together (a red and grey product)
+    # does not say how to mix them, and plain least squares answers with huge opposite weights
+    lam = AFFINE_RIDGE * len(Xf)
+    eye = np.r_[np.eye(3), np.zeros((1, 3))]
+    M = np.linalg.solve(Xf.T @ Xf + lam * np.eye(4), Xf.T @ Df + lam * eye)
+    mixed = X @ M
+    knots = []
+    for ch in range(3):
+        x, y = mixed[:, ch], dst[:, ch]
+        idx = np.clip((x * bins).astype(int), 0, bins - 1)  # mixed values outside [0, 1] share the end bins
+        n, cx = _group_medians(idx, x, bins)
+        _, cy = _group_medians(idx, y, bins)
+        ok = n > 0
+        cx, cy, n = cx[ok], cy[ok], n[ok]
+        if len(cx) < 2:  # one tone only: the identity is the honest guess
+            cx, cy, n = np.array([0.0, 1.0]), np.array([0.0, 1.0]), np.ones(2)
+        knots.append((cx, _increasing(cy, n)))
+
+    # the curves as 1024-entry tables over the mixed values' range (finer than the 8-bit photos); beyond
+    # the end knots the curves are flat
+    lo, hi = np.maximum(mixed.min(0), -0.5), np.minimum(mixed.max(0), 1.5)
+    span = np.maximum(hi - lo, 1e-6)
+    grid = lo + span * np.linspace(0, 1, 1024)[:, None]
+    tables = np.stack([np.interp(grid[:, ch], *knots[ch]) for ch in range(3)], 1).astype(np.float32)
+
+    # mixed value -> table index, folded into the affine transform: one cv2.transform per call
+    k = 1023.0 / span
+    to_index = np.c_[M[:3].T * k[:, None], (M[3] - lo) * k].astype(np.float32)
+
+    def apply(px: np.ndarray) -> np.ndarray:
+        m = cv2.transform(np.asarray(px, np.float32).reshape(-1, 1, 3), to_index).reshape(-1, 3)
+        i = np.clip(m, 0, 1023).astype(np.int32)
+        return np.stack([tables[i[:, ch], ch] for ch in range(3)], 1)
+
+    return apply
+
+
+def _increasing(y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The closest non-decreasing sequence (weighted least squares: pool adjacent violators). A running
+    maximum would carry one stray bin's value over all the bins after it."""
+    vals, wts, sizes = [], [], []
+    for v, c in zip(y.astype(float), w.astype(float)):
+        vals.append(v)
+        wts.append(c)
+        sizes.append(1)
+        while len(vals) > 1 and vals[-2] > vals[-1]:
+            c2, c1 = wts.pop(), wts.pop()
+            v2, v1 = vals.pop(), vals.pop()
+            n2, n1 = sizes.pop(), sizes.pop()
+            vals.append((v1 * c1 + v2 * c2) / (c1 + c2))
+            wts.append(c1 + c2)
+            sizes.append(n1 + n2)
+    return np.repeat(vals, sizes)
 
 
 def align(claim, ref, reg: Registration, side: int = MAP_SIDE) -> Aligned | None:
