@@ -391,6 +391,7 @@ def same_scene_evidence(data: Path) -> int:
             for side in sides:
                 out, grid, mask, _ = _warp_to_grid(q, ref, work, tr, side)
                 row.append(_residual_ncc(out, grid, mask))
+            row += [_tone_residual(q, ref, tr), tr.residual, _inlier_hamming(q, ref, tr)]
             rows.append(row)
         res[kind] = np.array(rows)
     print("median block NCC of high-pass residuals, query aligned to the candidate")
@@ -401,7 +402,47 @@ def same_scene_evidence(data: Path) -> int:
         cj, tj = c[:, j][~np.isnan(c[:, j])], t[:, j][~np.isnan(t[:, j])]
         print(f"| {name} | {pct(cj, 0):.2f} / {pct(cj, 5):.2f} / {pct(cj, 50):.2f} | {pct(tj, 0):.2f} / {pct(tj, 50):.2f} / "
               f"{pct(tj, 100):.2f} | {np.mean(cj <= pct(tj, 100)):.0%} of {len(cj)} |")
+    print("\nother differences a second exposure could show (larger = less alike)")
+    print("| statistic | copies median / p95 / max | second exposures min / median / max | copies at or above that min |")
+    print("|---|---|---|---|")
+    names = ["grey residual after a monotone tone curve, 64 px thumbnail (grey levels)",
+             "median keypoint residual of the fit (work pixels)", "median Hamming distance of the matched descriptors"]
+    for j, name in enumerate(names, start=1 + len(sides)):
+        cj, tj = c[:, j][~np.isnan(c[:, j])], t[:, j][~np.isnan(t[:, j])]
+        print(f"| {name} | {pct(cj, 50):.2f} / {pct(cj, 95):.2f} / {pct(cj, 100):.2f} | {pct(tj, 0):.2f} / "
+              f"{pct(tj, 50):.2f} / {pct(tj, 100):.2f} | {np.mean(cj >= pct(tj, 0)):.0%} of {len(cj)} |")
     return 0
+
+
+def _tone_residual(q, cand, tr, bins: int = 16) -> float:
+    """Median |query - f(candidate)| on the stored thumbnail, f the monotone grey curve that fits best
+    (medians in quantile bins): a brightness or contrast edit is such a curve, another exposure not quite."""
+    from claimlens.index.pixels import warp_query
+
+    out, mask = warp_query(q, cand, tr)
+    if mask.sum() < 200:
+        return float("nan")
+    x, y = cand.thumb.astype(np.float64)[mask], out.astype(np.float64)[mask]
+    edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)))
+    idx = np.clip(np.searchsorted(edges, x, "right") - 1, 0, max(0, len(edges) - 2))
+    cx = np.array([np.median(x[idx == i]) for i in range(len(edges) - 1) if (idx == i).any()])
+    cy = np.array([np.median(y[idx == i]) for i in range(len(edges) - 1) if (idx == i).any()])
+    return float(np.median(np.abs(y - np.interp(x, cx, np.maximum.accumulate(cy)))))
+
+
+def _inlier_hamming(q, cand, tr) -> float:
+    """Median Hamming distance between matched ORB descriptors that agree with the fit (within 3 px)."""
+    from claimlens.index.verify import _match, _to_original
+
+    kp = q.mirror_keypoints if tr.mirrored else q.keypoints
+    qi, ti = _match(kp, cand.keypoints)
+    M = np.asarray(tr.matrix).reshape(2, 3)
+    src = _to_original(kp.pts[qi], q, tr.mirrored)
+    dst = _to_original(cand.keypoints.pts[ti], cand, False)
+    ok = np.linalg.norm(src @ M[:, :2].T + M[:, 2] - dst, axis=1) <= 3.0 * max(cand.shape) / max(cand.keypoints.size)
+    if not ok.any():
+        return float("nan")
+    return float(np.median(np.unpackbits(kp.desc[qi[ok]] ^ cand.keypoints.desc[ti[ok]], axis=1).sum(1)))
 
 
 def pct(a, q):
