@@ -38,6 +38,7 @@ from claimlens.forensics.evidence import Evidence
 
 ROOT = Path(__file__).resolve().parents[1]
 FUSION = "FUSION"
+REPORTED = "_reported"
 
 
 def data_dir() -> Path:
@@ -130,18 +131,22 @@ def run_one(data: bytes, name: str, names: list[str]) -> dict:
     for r in a.results:
         rows[r.detector] = (0.0 if (r.score is None or not r.applicable) else r.score, r.map if r.applicable else None, r.seconds)
     rows[FUSION] = (a.risk, a.fused.map, total)
+    rows[REPORTED] = bool(a.fused.regions)  # what the report names as edited regions
     return rows
 
 
 def evaluate(items, names) -> dict:
     """items: (name, bytes, label, mask or None). Returns per-detector metrics."""
-    per = {n: {"pos": [], "neg": [], "f1": [], "iou": [], "t": [], "marked": []} for n in names + [FUSION]}
+    per = {n: {"pos": [], "neg": [], "f1": [], "iou": [], "t": [], "marked": [], "reported": []} for n in names + [FUSION]}
     for name, data, label, mask in items:
         try:
             rows = run_one(data, name, names)
         except Exception as exc:  # an unreadable file is reported, not fatal
             print(f"  skip {name}: {exc}", file=sys.stderr)
             continue
+        if not label:
+            per[FUSION]["reported"].append(rows.pop(REPORTED))
+        rows.pop(REPORTED, None)
         for n, (s, m, t) in rows.items():
             if n not in per:
                 continue
@@ -168,6 +173,8 @@ def print_table(title: str, per: dict, note: str = "") -> None:
         f1 = f"{np.mean(v['f1']):.3f}" if v["f1"] else "   -"
         iou = f"{np.mean(v['iou']):.3f}" if v["iou"] else "   -"
         marked = f"{sum(v['marked'])}/{len(v['marked'])}" if v["marked"] else "-"
+        if v["reported"]:  # the fusion: its map >= 0.5, and the regions the report names (verdict suspicious or worse)
+            marked = f"{marked} (reported {sum(v['reported'])})"
         print(f"{n:<18} {auc(v['pos'], v['neg']):>6.3f} {f1:>6} {iou:>6} {1000 * np.mean(v['t']) if v['t'] else 0:>7.0f} "
               f"{marked:>26}")
     if FUSION in per and per[FUSION]["iou"]:

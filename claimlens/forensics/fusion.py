@@ -224,7 +224,10 @@ def fuse(results: list[DetectorResult], weights: dict[str, float], shape: tuple[
     regions: list[dict] = []
     if fmap is not None:
         mask = fmap >= MASK_THRESHOLD
-        regions = regions_of(mask, fmap)
+        # a region is a claim that the photo was edited there: made only when the verdict makes the claim
+        # (the map stays, as where the photo would be edited if it were)
+        if verdict_for(risk) != "no_evidence_of_forgery":
+            regions = regions_of(mask, fmap)
     contributions = {"floor": round(floor, 4), "traces": round(traces, 4), "trace_log_odds": trace_parts,
                      "detectors": per, "map_from": source}
     return Fused(risk=round(risk, 4), verdict=verdict_for(risk), reasons=reasons, map=fmap, mask=mask,

@@ -184,3 +184,12 @@ def test_learned_rule_in_fuse_maps_keeps_the_other_maps():
         fusion.MAP_MODEL = saved
     assert m[20, 20] > 0.5 and m[4, 70] > 0.5 and m[50, 40] < 0.05
     assert set(used.split("+")) == {"copy_move", "visible_label"}
+
+
+def test_regions_are_reported_only_with_a_verdict_that_claims_an_edit():
+    weak = fuse([DetectorResult("reference", score=0.1, map=_box(10, 30, 10, 30))], {"reference": 1.0}, SHAPE)
+    assert weak.verdict == "no_evidence_of_forgery"
+    assert weak.mask[20, 20] and weak.map[20, 20] == 1.0  # the map still shows where
+    assert weak.regions == []  # but the report names no edited region
+    strong = fuse([DetectorResult("reference", score=0.9, map=_box(10, 30, 10, 30))], {"reference": 1.0}, SHAPE)
+    assert strong.verdict == "likely_forged" and strong.regions[0]["bbox"] == [10, 10, 20, 20]
