@@ -144,9 +144,9 @@ def evaluate(items, names) -> dict:
         except Exception as exc:  # an unreadable file is reported, not fatal
             print(f"  skip {name}: {exc}", file=sys.stderr)
             continue
+        reported = rows.pop(REPORTED)
         if not label:
-            per[FUSION]["reported"].append(rows.pop(REPORTED))
-        rows.pop(REPORTED, None)
+            per[FUSION]["reported"].append(reported)
         for n, (s, m, t) in rows.items():
             if n not in per:
                 continue
