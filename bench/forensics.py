@@ -38,7 +38,6 @@ from claimlens.forensics.evidence import Evidence
 
 ROOT = Path(__file__).resolve().parents[1]
 FUSION = "FUSION"
-REPORTED = "_reported"
 
 
 def data_dir() -> Path:
@@ -122,7 +121,8 @@ def reencode(data: bytes, quality: int = 90) -> bytes:
 
 
 # Running -------------------------------------------------------------------------------------
-def run_one(data: bytes, name: str, names: list[str]) -> dict:
+def run_one(data: bytes, name: str, names: list[str]) -> tuple[dict, bool]:
+    """Per detector (and FUSION): (score, map, seconds); and whether the report names edited regions."""
     ev = Evidence.from_bytes(data, name)
     t0 = time.perf_counter()
     a = analyze(ev, only=names)
@@ -131,8 +131,7 @@ def run_one(data: bytes, name: str, names: list[str]) -> dict:
     for r in a.results:
         rows[r.detector] = (0.0 if (r.score is None or not r.applicable) else r.score, r.map if r.applicable else None, r.seconds)
     rows[FUSION] = (a.risk, a.fused.map, total)
-    rows[REPORTED] = bool(a.fused.regions)  # what the report names as edited regions
-    return rows
+    return rows, bool(a.fused.regions)
 
 
 def evaluate(items, names) -> dict:
@@ -140,11 +139,10 @@ def evaluate(items, names) -> dict:
     per = {n: {"pos": [], "neg": [], "f1": [], "iou": [], "t": [], "marked": [], "reported": []} for n in names + [FUSION]}
     for name, data, label, mask in items:
         try:
-            rows = run_one(data, name, names)
+            rows, reported = run_one(data, name, names)
         except Exception as exc:  # an unreadable file is reported, not fatal
             print(f"  skip {name}: {exc}", file=sys.stderr)
             continue
-        reported = rows.pop(REPORTED)
         if not label:
             per[FUSION]["reported"].append(reported)
         for n, (s, m, t) in rows.items():
@@ -481,16 +479,16 @@ def fit_map_model(X: np.ndarray, y: np.ndarray, w: np.ndarray, lam: float) -> di
             "weights": {k: round(float(v), 3) for k, v in zip(names, res.x[:-1]) if round(float(v), 3) > 0}}
 
 
-def learned_map_check(F: list[dict], y: np.ndarray, fold: np.ndarray, lam_img: float, max_marked: float) -> dict:
+def learned_map_check(F: list[dict], fold: np.ndarray, fold_cals: list[dict], max_marked: float) -> dict:
     """Held-out IoU and clean-photo marking of the learned map for each regularisation and threshold offset;
     returns the best pair among those marking no more clean photos than `max_marked`, with its per-photo
-    results. (The pair is chosen on the same held-out predictions it is reported on.)"""
-    from claimlens.forensics.fusion import FEATURES, TRACE_DETECTORS, learned_map, measured_evidence
+    results. `fold_cals[f]`: the trace calibration fitted without fold f. (The pair is chosen on the same
+    held-out predictions it is reported on.)"""
+    from claimlens.forensics.fusion import TRACE_DETECTORS, learned_map, measured_evidence
 
     grid = {(lam, o): {"ious": [], "marked": []} for lam in MAP_LAMBDAS for o in MAP_OFFSETS}
-    for f in range(FOLDS):
+    for f, cal in enumerate(fold_cals):
         tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        cal = fit_calibration([F[i] for i in tr], y[tr], FEATURES, lam_img)
         rows = map_rows(F, tr, cal)
         for lam in MAP_LAMBDAS:
             model = fit_map_model(*rows, lam)
@@ -550,6 +548,9 @@ def calibrate(d: Path) -> dict:
         if best is None or ll < best[0] - 1e-9:
             best = (ll, lam)
     print(f"  chosen lambda {best[1]} (lowest held-out log-loss)")
+    # the model fitted without each fold, for every held-out check below
+    fold_cals = [fit_calibration([F[i] for i in np.flatnonzero(fold != f)], y[fold != f], FEATURES, best[1])
+                 for f in range(FOLDS)]
     # How the fusion turns that model into risk: a lone detector's evidence clipped at LONE_CAP or scaled
     # below it; judged by the held-out AUC of the resulting risk (with the findings' severity floors).
     # Agreement (what lifts the cap) is counted among the detectors with a finding of their own, as the fusion
@@ -558,9 +559,8 @@ def calibrate(d: Path) -> dict:
     for rule in ("clip", "scale"):
         for agree in ("findings", "share"):
             risk = np.zeros(len(y))
-            for f in range(FOLDS):
-                tr, te = fold != f, fold == f
-                cal = fit_calibration([F[i] for i in np.flatnonzero(tr)], y[tr], FEATURES, best[1])
+            for f, cal in enumerate(fold_cals):
+                te = fold == f
                 risk[te] = [max(F[i]["_floor"], trace_evidence(F[i], cal, lone=rule,
                                                                found=F[i]["_found"] if agree == "findings" else None)[0])
                             for i in np.flatnonzero(te)]
@@ -575,10 +575,8 @@ def calibrate(d: Path) -> dict:
     # among the rules that mark a region on no more clean photos than the confidence-scaled noisy-OR ("score").
     ious = {rule: [] for rule in MAP_RULES if rule != "learned"}
     marked = {rule: [] for rule in ious}
-    for f in range(FOLDS):
-        tr, te = fold != f, fold == f
-        cal = fit_calibration([F[i] for i in np.flatnonzero(tr)], y[tr], FEATURES, best[1])
-        for i in np.flatnonzero(te):
+    for f, cal in enumerate(fold_cals):
+        for i in np.flatnonzero(fold == f):
             if "_results" not in F[i]:
                 continue
             shares = measured_evidence(F[i], cal)[1]
@@ -589,7 +587,7 @@ def calibrate(d: Path) -> dict:
                     marked[rule].append(m is not None and bool((m >= 0.5).any()))
                 else:
                     ious[rule].append(f1_iou(m, F[i]["_mask"])[1] if m is not None else 0.0)
-    learned = learned_map_check(F, y, fold, best[1], max_marked=float(np.mean(marked["score"])))
+    learned = learned_map_check(F, fold, fold_cals, max_marked=float(np.mean(marked["score"])))
     ious["learned"], marked["learned"] = learned["ious"], learned["marked"]
     for rule in MAP_RULES:
         print(f"  map rule {rule:<8} held-out mean IoU {np.mean(ious[rule]):.3f} over {len(ious[rule])} forged photos; "
@@ -603,10 +601,8 @@ def calibrate(d: Path) -> dict:
     out = fit_calibration(F, y, FEATURES, best[1])
     # the verdict scale: held-out evidence of the clean photos (each scored by the fit without its fold)
     held = np.zeros(len(y))
-    for f in range(FOLDS):
-        tr, te = fold != f, fold == f
-        cal = fit_calibration([F[i] for i in np.flatnonzero(tr)], y[tr], FEATURES, best[1])
-        held[te] = [measured_evidence(F[i], cal)[0] for i in np.flatnonzero(te)]
+    for f, cal in enumerate(fold_cals):
+        held[fold == f] = [measured_evidence(F[i], cal)[0] for i in np.flatnonzero(fold == f)]
     out["suspicious_at"] = round(float(np.quantile(held[clean], 1.0 - CLEAN_SUSPICIOUS)), 4)
     print(f"  held-out evidence of the clean photos: median {np.median(held[clean]):.3f}, "
           f"{1 - CLEAN_SUSPICIOUS:.0%} quantile {out['suspicious_at']} -> suspicious_at; forged photos above it: "

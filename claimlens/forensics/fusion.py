@@ -222,15 +222,16 @@ def fuse(results: list[DetectorResult], weights: dict[str, float], shape: tuple[
     fmap, source = fuse_maps(results, weights, shape, shares=trace_parts)
     mask = None
     regions: list[dict] = []
+    verdict = verdict_for(risk)
     if fmap is not None:
         mask = fmap >= MASK_THRESHOLD
         # a region is a claim that the photo was edited there: made only when the verdict makes the claim
         # (the map stays, as where the photo would be edited if it were)
-        if verdict_for(risk) != "no_evidence_of_forgery":
+        if verdict != "no_evidence_of_forgery":
             regions = regions_of(mask, fmap)
     contributions = {"floor": round(floor, 4), "traces": round(traces, 4), "trace_log_odds": trace_parts,
                      "detectors": per, "map_from": source}
-    return Fused(risk=round(risk, 4), verdict=verdict_for(risk), reasons=reasons, map=fmap, mask=mask,
+    return Fused(risk=round(risk, 4), verdict=verdict, reasons=reasons, map=fmap, mask=mask,
                  regions=regions, contributions=contributions)
 
 
@@ -273,13 +274,20 @@ def fuse_maps(results: list[DetectorResult], weights: dict[str, float], shape, s
     return 1.0 - keep, "+".join(used) or "none"
 
 
+def _standing(detector: str, shares: dict[str, float]) -> tuple[float, bool]:
+    """A trace detector's share of the log-odds relative to the largest (0..1), and whether it is the largest;
+    (0, False) for all when no detector carries positive evidence."""
+    top = max(shares.values(), default=0.0)
+    if top <= 0:
+        return 0.0, False
+    share = shares.get(detector, 0.0)
+    return float(np.clip(share / top, 0.0, 1.0)), share == top
+
+
 def map_terms(r: DetectorResult, shares: dict[str, float]) -> dict[str, float]:
     """What multiplies a trace detector's map value in the learned map's terms (MAP_TERMS) on this photo."""
-    top = max(shares.values(), default=0.0)
-    share = shares.get(r.detector, 0.0)
-    return {"": 1.0, "*score": float(r.score or 0.0),
-            "*share": float(np.clip(share / top, 0.0, 1.0)) if top > 0 else 0.0,
-            "*top": float(top > 0 and share == top)}
+    relative, carrier = _standing(r.detector, shares)
+    return {"": 1.0, "*score": float(r.score or 0.0), "*share": relative, "*top": float(carrier)}
 
 
 def learned_map(results: list[DetectorResult], shape, shares: dict[str, float],
@@ -301,15 +309,11 @@ def learned_map(results: list[DetectorResult], shape, shares: dict[str, float],
 
 def _evidence_weighed(confidence: float, detector: str, shares: dict[str, float], rule: str) -> float:
     """A trace map's weight under a map rule, from its detector's share of the log-odds (see MAP_RULES)."""
-    top = max(shares.values(), default=0.0)
-    share = shares.get(detector, 0.0)
     if rule == "score":
         return confidence
-    if top <= 0:
-        return 0.0
+    relative, carrier = _standing(detector, shares)
     if rule == "evidence":
-        return confidence * float(np.clip(share / top, 0.0, 1.0))
-    carrier = share == top
+        return confidence * relative
     return (confidence if rule == "top" else 1.0) if carrier else 0.0
 
 

@@ -118,8 +118,8 @@ def _where_simple(s: np.ndarray, poly_err: np.ndarray, simple_err: np.ndarray) -
 def _simple_filter(src: np.ndarray, dst: np.ndarray, bins: int = 32):
     """A filter as an affine colour transform (saturation, tint, brightness: least squares) followed by one
     non-decreasing tone curve per channel (contrast, clipping: medians in equal-width bins, made monotone
-    weighted by their pixels, interpolated). Both
-    parts extrapolate tamely, so it is safe to apply to any colour."""
+    weighted by their pixels, interpolated). Both parts extrapolate tamely, so it is safe to apply to any
+    colour. Returns the function that applies it to Nx3 colours."""
     X = np.c_[src, np.ones(len(src))]
     unclipped = ((dst > 0.01) & (dst < 0.99)).all(1)  # a clipped value says little about the mixing
     Xf, Df = (X[unclipped], dst[unclipped]) if unclipped.sum() >= 50 else (X, dst)

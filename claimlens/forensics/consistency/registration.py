@@ -256,14 +256,19 @@ def register(claim, ref) -> Registration | None:
     for kind, flipped in (("orb", False), ("orb", True), ("sift", False)):
         if kind == "sift" and best is None and max(orb_matches) < HOPELESS_MATCHES:
             break  # nothing in common at all: SIFT (the costliest step) would not find a match either
-        if kind == "sift" and best is not None and best.inliers >= STRONG_INLIERS and best.inlier_ratio >= 0.25:
+        if kind == "sift" and _strong(best, 0.25):
             break
         r = _try(claim, ref, kind, flipped, orb_matches if kind == "orb" else None)
         if r is not None and (best is None or r.inliers > best.inliers):
             best = r
-        if best is not None and best.inliers >= STRONG_INLIERS and best.inlier_ratio >= COPY_RATIO:
+        if _strong(best, COPY_RATIO):
             break
     return best
+
+
+def _strong(reg: Registration | None, ratio: float) -> bool:
+    """At least STRONG_INLIERS inliers, explaining at least `ratio` of the matches."""
+    return reg is not None and reg.inliers >= STRONG_INLIERS and reg.inlier_ratio >= ratio
 
 
 def similarity_deviation(reg: Registration, claim_size, ref_size) -> float:
