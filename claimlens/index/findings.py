@@ -37,7 +37,8 @@ def reuse_findings(evidence, index: PhotoIndex, exclude_ids=(), k: int = 5) -> l
     if not matches:
         return []
     names = "; ".join(f"{_label(m)} ({_how(m)})" for m in matches)
-    msg = f"This photo was already submitted: {names}."
+    # a copy and another exposure from the same tripod spot cannot be told apart (bench/index.py): name both
+    msg = f"This photo, or another shot of the same scene from the same spot, was already submitted: {names}."
     return [
         Finding(
             DETECTOR,

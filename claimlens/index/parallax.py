@@ -13,7 +13,7 @@ of the coarser work grid), counting one match per candidate keypoint (the one cl
 repeated structure (a ladder, a grid, text) several query keypoints match one candidate keypoint, a period
 apart, and would otherwise pass for parallax.
 
-bench/index.py --calibrate, on photos the benchmark never plants or queries (Freiburg, ScanNet, CrackForest
+bench/index.py --calibrate, on photos the benchmark never plants (Freiburg, ScanNet, CrackForest
 and Middlebury vase frames; scikit-image's Middlebury motorcycle stereo pair and its photos of repeated texture
 and fine detail: brick, grass, gravel, text, page, coins, clock, ...):
 - 328 copies that fit (the nine transformations of bench.index): share median 0.017, p99 0.111, max 0.298;

@@ -7,6 +7,9 @@ differs: other noise and blur, parallax, light. The score is the normalised cros
 high-pass residuals of both, block by block over the part of the thumbnail that the query covers.
 A capture from another viewpoint can still agree on a coarse thumbnail (most of it at one depth); its
 keypoint matches show the parallax (parallax.py), and same_capture rejects it too.
+Two photos that share one patch only (one logo on two products) can fit on that patch and agree in its
+detail: same_capture rejects a fit whose inliers span a patch of the overlap (coverage.py) while a large
+share of the overlap shows other content (differing_share).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .coverage import covers_too_little
 from .fingerprint import Fingerprint
 from .parallax import shows_parallax
 from .verify import Transform, _trim
@@ -23,6 +27,9 @@ MIN_PIXELS = 200  # fewer covered thumbnail pixels cannot be judged: the check p
 BLOCK = 8  # thumbnail pixels per block side
 MIN_BLOCKS = 4  # fewer fully covered blocks cannot be judged either
 MIN_AGREEMENT = 0.65  # bench/index.py --calibrate: rejects 0.6 % of copies (p1 0.68), other captures score ~0.2
+CONTENT_SIGMA = 1.0  # thumbnail pixels: the coarse content compared by differing_share
+CONTENT_TOLERANCE = 32.0  # grey levels off the fitted tone map: other content there
+MAX_DIFFERING = 0.2  # bench/index.py --calibrate: copies max 0.16 (a sticker), p99 0.07
 
 
 def _mat(a: np.ndarray) -> np.ndarray:
@@ -104,10 +111,32 @@ def agreement(query: Fingerprint, cand: Fingerprint, tr: Transform) -> float | N
     return float(np.median(vals)) if len(vals) >= MIN_BLOCKS else None
 
 
+def differing_share(query: Fingerprint, cand: Fingerprint, tr: Transform) -> float | None:
+    """Share of the covered thumbnail whose coarse grey level is off a fitted linear tone map (brightness and
+    contrast edits) by more than CONTENT_TOLERANCE: other content there. None when it cannot be judged."""
+    if query.image is None or cand.thumb is None or len(tr.matrix) != 6:
+        return None
+    warped, mask = warp_query(query, cand, tr)
+    if mask.sum() < MIN_PIXELS:
+        return None
+    a = cv2.GaussianBlur(warped, (0, 0), CONTENT_SIGMA)[mask].astype(np.float64)
+    b = cv2.GaussianBlur(cand.thumb.astype(np.float32), (0, 0), CONTENT_SIGMA)[mask].astype(np.float64)
+    design = np.c_[b, np.ones_like(b)]
+    keep = np.ones(len(a), bool)
+    for _ in range(3):  # least squares, then again on the best-fitting 80 % (a sticker is not part of the map)
+        coef, *_ = np.linalg.lstsq(design[keep], a[keep], rcond=None)
+        res = np.abs(a - design @ coef)
+        keep = res <= np.percentile(res, 80)
+    return float(np.mean(res > CONTENT_TOLERANCE))
+
+
 def same_capture(query: Fingerprint, cand: Fingerprint, tr: Transform, threshold: float = MIN_AGREEMENT) -> bool:
-    """False when the keypoint matches show parallax or the pixels show another capture of the scene; True
-    when the pixels agree or cannot be judged."""
+    """False when the keypoint matches show parallax, when the fit spans a patch of the overlap only and much
+    of the overlap shows other content, or when the pixels show another capture of the scene; True when the
+    pixels agree or cannot be judged."""
     if shows_parallax(tr):
+        return False
+    if covers_too_little(tr) and (differing_share(query, cand, tr) or 0.0) > MAX_DIFFERING:
         return False
     s = agreement(query, cand, tr)
     return s is None or s >= threshold

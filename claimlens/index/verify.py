@@ -3,7 +3,9 @@
 Keypoints are matched (Hamming, ratio test) and a similarity transform (scale, rotation, shift) is fitted
 with RANSAC, for the query as given and for its mirror image. A copy of the same capture fits a similarity
 with many inliers; an unrelated photo does not. The spread of the matches around the fit is kept for the
-parallax check (parallax.py): a copy agrees with one similarity everywhere, another viewpoint does not.
+parallax check (parallax.py): a copy agrees with one similarity everywhere, another viewpoint does not. The
+inliers' spread is kept for the coverage check (coverage.py): a copy's fit explains the whole overlap, a
+shared logo's only a patch of it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import cv2
 import faiss
 import numpy as np
 
+from .coverage import covers_too_little, fit_coverage
 from .fingerprint import Fingerprint, Keypoints
 from .parallax import parallax_evidence, shows_parallax
 
@@ -42,6 +45,7 @@ class Transform:
     matrix: tuple = field(default=(), repr=False)  # 2x3 similarity, query (mirrored view) to candidate pixels
     parallax: float = 0.0  # share of the loosely agreeing matches that miss the tight fit (parallax.py)
     parallax_matches: int = 0  # how many miss it
+    coverage: float = 1.0  # share of the overlap's keypoint hull that the inliers span (coverage.py)
 
     @property
     def score(self) -> float:
@@ -51,7 +55,7 @@ class Transform:
         d = asdict(self)
         d.pop("matrix")
         d["score"] = round(self.score, 3)
-        for k in ("scale", "rotation", "crop", "residual", "parallax"):
+        for k in ("scale", "rotation", "crop", "residual", "parallax", "coverage"):
             d[k] = round(d[k], 3)
         return d
 
@@ -93,12 +97,17 @@ def _match(a: Keypoints, b: Keypoints) -> tuple[np.ndarray, np.ndarray]:
     return np.nonzero(ok)[0], I[ok, 0].astype(int)
 
 
-def _crop_fraction(M: np.ndarray, query: Fingerprint, cand: Fingerprint, mirrored: bool) -> float:
-    """Share of the candidate's trimmed area covered by the query photo mapped onto it."""
+def _query_quad(M: np.ndarray, query: Fingerprint, mirrored: bool) -> np.ndarray:
+    """The corners of the query's trimmed photo mapped onto the candidate, (4, 2) float32."""
     H, W = query.shape
     t, b, l, r = _trim(query, mirrored)
     q = np.array([[l, t], [W - r, t], [W - r, H - b], [l, H - b]], np.float64)
-    mapped = (q @ M[:, :2].T + M[:, 2]).astype(np.float32)
+    return (q @ M[:, :2].T + M[:, 2]).astype(np.float32)
+
+
+def _crop_fraction(M: np.ndarray, query: Fingerprint, cand: Fingerprint, mirrored: bool) -> float:
+    """Share of the candidate's trimmed area covered by the query photo mapped onto it."""
+    mapped = _query_quad(M, query, mirrored)
     Hc, Wc = cand.shape
     tc, bc, lc, rc = cand.trim
     c = np.array([[lc, tc], [Wc - rc, tc], [Wc - rc, Hc - bc], [lc, Hc - bc]], np.float32)
@@ -113,14 +122,14 @@ def verify(query: Fingerprint, cand: Fingerprint, min_inliers: int = MIN_INLIERS
     """A similarity between the query (or its mirror) and the candidate, or None.
 
     `views` lists which views to try (False: as given, True: mirrored), in order; the first that fits wins,
-    unless its matches show parallax (parallax.py) and a later view fits without: a mirrored copy of a
-    symmetric scene can fit the unmirrored view in part."""
+    unless its matches show parallax (parallax.py) or cover only a patch of the overlap (coverage.py) and a
+    later view fits without: a mirrored copy of a symmetric scene can fit the unmirrored view in part."""
     views = [(m, query.mirror_keypoints if m else query.keypoints) for m in views]
     views = [(m, kp) for m, kp in views if kp is not None]
     cw, ch = cand.keypoints.size
     Hc, Wc = cand.shape
     thresh = REPROJ_PX * max((Wc - cand.trim[2] - cand.trim[3]) / max(cw, 1), 1.0)
-    shifted = None  # a fit whose matches show parallax, returned if no other view fits
+    shifted = None  # a fit whose matches show parallax or cover a patch only, returned if no other view fits
     for mirrored, kp in views:
         if len(kp.desc) > 2 * PRE_KEYPOINTS:  # cheap rejection of unrelated candidates
             pre = Keypoints(kp.pts[:PRE_KEYPOINTS], kp.desc[:PRE_KEYPOINTS], kp.size)
@@ -151,9 +160,11 @@ def verify(query: Fingerprint, cand: Fingerprint, min_inliers: int = MIN_INLIERS
         _, _, lq, rq = _trim(query, mirrored)
         query_px = (query.shape[1] - lq - rq) / max(kp.size[0], 1) * s / work_px  # a query work pixel, likewise
         share, off = parallax_evidence(errors, ti, query_px, max(cw, ch), REPROJ_PX)
-        tr = Transform(n_in, len(qi), mirrored, 1.0 / s, rot, crop, float(np.median(errors[mask.ravel() > 0])),
-                       tuple(M.ravel().tolist()), share, off)
-        if not shows_parallax(tr):
+        inl = mask.ravel() > 0
+        cover = fit_coverage(dst[inl], _to_original(cand.keypoints.pts, cand, False), _query_quad(M, query, mirrored))
+        tr = Transform(n_in, len(qi), mirrored, 1.0 / s, rot, crop, float(np.median(errors[inl])),
+                       tuple(M.ravel().tolist()), share, off, cover)
+        if not shows_parallax(tr) and not covers_too_little(tr):
             return tr
         shifted = shifted or tr
     return shifted
