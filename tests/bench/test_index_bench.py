@@ -69,3 +69,8 @@ def test_other_photos_leave_out_masks_and_duplicates(shared_data):
     keys = {im.tobytes()[:4096] + bytes(str(im.shape), "ascii") for _, im in photos}
     assert len(keys) == len(photos)
     assert all(min(im.shape[:2]) >= 32 and im.ndim == 3 for _, im in photos)
+
+
+def test_a_size_the_machine_cannot_hold_is_skipped_with_the_reason(tmp_path):
+    assert "free disk" in B.lacking(10**12, tmp_path)
+    assert B.lacking(1000, tmp_path) == ""
