@@ -36,7 +36,8 @@ def _hull_area(pts: np.ndarray) -> float:
 def _inside_convex(pts: np.ndarray, poly: np.ndarray) -> np.ndarray:
     """Which points lie inside (or on) a convex polygon given in either winding order."""
     a, b = poly, np.roll(poly, -1, axis=0)
-    cross = (b[:, 0] - a[:, 0])[None] * (pts[:, 1:2] - a[:, 1][None]) - (b[:, 1] - a[:, 1])[None] * (pts[:, 0:1] - a[:, 0][None])
+    edge = b - a
+    cross = edge[None, :, 0] * (pts[:, None, 1] - a[None, :, 1]) - edge[None, :, 1] * (pts[:, None, 0] - a[None, :, 0])
     return np.all(cross >= 0, axis=1) | np.all(cross <= 0, axis=1)
 
 

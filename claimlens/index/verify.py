@@ -45,7 +45,7 @@ class Transform:
     matrix: tuple = field(default=(), repr=False)  # 2x3 similarity, query (mirrored view) to candidate pixels
     parallax: float = 0.0  # share of the loosely agreeing matches that miss the tight fit (parallax.py)
     parallax_matches: int = 0  # how many miss it
-    coverage: float = 1.0  # share of the overlap's keypoint hull that the inliers span (coverage.py)
+    coverage: float = 1.0  # share of the candidate's keypoints in the query's footprint the inliers span (coverage.py)
 
     @property
     def score(self) -> float:
