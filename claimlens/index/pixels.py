@@ -81,15 +81,23 @@ def _highpass(x: np.ndarray) -> np.ndarray:
     return x - cv2.GaussianBlur(x, (0, 0), HIGHPASS_SIGMA)
 
 
-def agreement(query: Fingerprint, cand: Fingerprint, tr: Transform) -> float | None:
-    """Median over 8x8-pixel blocks of the normalised cross-correlation of high-pass residuals (-1..1).
-
-    The median ignores the few blocks a sticker or caption covers. None when it cannot be judged."""
+def _warped(query: Fingerprint, cand: Fingerprint, tr: Transform):
+    """(query on the candidate's thumbnail grid, covered mask), or None when too little can be judged."""
     if query.image is None or cand.thumb is None or len(tr.matrix) != 6:
         return None
     warped, mask = warp_query(query, cand, tr)
-    if mask.sum() < MIN_PIXELS:
+    return (warped, mask) if mask.sum() >= MIN_PIXELS else None
+
+
+def agreement(query: Fingerprint, cand: Fingerprint, tr: Transform, warped=None) -> float | None:
+    """Median over 8x8-pixel blocks of the normalised cross-correlation of high-pass residuals (-1..1).
+
+    The median ignores the few blocks a sticker or caption covers. None when it cannot be judged.
+    `warped`: _warped's result, when the caller has it already."""
+    w = warped or _warped(query, cand, tr)
+    if w is None:
         return None
+    warped, mask = w
     a, b = _highpass(warped), _highpass(cand.thumb)
     nb, bs = mask.shape[0] // BLOCK, BLOCK
 
@@ -111,14 +119,14 @@ def agreement(query: Fingerprint, cand: Fingerprint, tr: Transform) -> float | N
     return float(np.median(vals)) if len(vals) >= MIN_BLOCKS else None
 
 
-def differing_share(query: Fingerprint, cand: Fingerprint, tr: Transform) -> float | None:
+def differing_share(query: Fingerprint, cand: Fingerprint, tr: Transform, warped=None) -> float | None:
     """Share of the covered thumbnail whose coarse grey level is off a fitted linear tone map (brightness and
-    contrast edits) by more than CONTENT_TOLERANCE: other content there. None when it cannot be judged."""
-    if query.image is None or cand.thumb is None or len(tr.matrix) != 6:
+    contrast edits) by more than CONTENT_TOLERANCE: other content there. None when it cannot be judged.
+    `warped`: _warped's result, when the caller has it already."""
+    w = warped or _warped(query, cand, tr)
+    if w is None:
         return None
-    warped, mask = warp_query(query, cand, tr)
-    if mask.sum() < MIN_PIXELS:
-        return None
+    warped, mask = w
     a = cv2.GaussianBlur(warped, (0, 0), CONTENT_SIGMA)[mask].astype(np.float64)
     b = cv2.GaussianBlur(cand.thumb.astype(np.float32), (0, 0), CONTENT_SIGMA)[mask].astype(np.float64)
     design = np.c_[b, np.ones_like(b)]
@@ -136,7 +144,10 @@ def same_capture(query: Fingerprint, cand: Fingerprint, tr: Transform, threshold
     pixels agree or cannot be judged."""
     if shows_parallax(tr):
         return False
-    if covers_too_little(tr) and (differing_share(query, cand, tr) or 0.0) > MAX_DIFFERING:
+    warped = _warped(query, cand, tr)
+    if warped is None:
+        return True
+    if covers_too_little(tr) and differing_share(query, cand, tr, warped) > MAX_DIFFERING:
         return False
-    s = agreement(query, cand, tr)
+    s = agreement(query, cand, tr, warped)
     return s is None or s >= threshold

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.optimize import isotonic_regression
 
 from .registration import Registration, downscaled, rgb
 
@@ -139,7 +140,9 @@ def _simple_filter(src: np.ndarray, dst: np.ndarray, bins: int = 32):
         cx, cy, n = cx[ok], cy[ok], n[ok]
         if len(cx) < 2:  # one tone only: the identity is the honest guess
             cx, cy, n = np.array([0.0, 1.0]), np.array([0.0, 1.0]), np.ones(2)
-        knots.append((cx, _increasing(cy, n)))
+        # the closest non-decreasing curve (weighted pool-adjacent-violators); a running maximum would carry
+        # one stray bin's value over all the bins after it
+        knots.append((cx, isotonic_regression(cy, weights=n.astype(float)).x))
 
     # the curves as 1024-entry tables over the mixed values' range (finer than the 8-bit photos); beyond
     # the end knots the curves are flat
@@ -158,24 +161,6 @@ def _simple_filter(src: np.ndarray, dst: np.ndarray, bins: int = 32):
         return np.stack([tables[i[:, ch], ch] for ch in range(3)], 1)
 
     return apply
-
-
-def _increasing(y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """The closest non-decreasing sequence (weighted least squares: pool adjacent violators). A running
-    maximum would carry one stray bin's value over all the bins after it."""
-    vals, wts, sizes = [], [], []
-    for v, c in zip(y.astype(float), w.astype(float)):
-        vals.append(v)
-        wts.append(c)
-        sizes.append(1)
-        while len(vals) > 1 and vals[-2] > vals[-1]:
-            c2, c1 = wts.pop(), wts.pop()
-            v2, v1 = vals.pop(), vals.pop()
-            n2, n1 = sizes.pop(), sizes.pop()
-            vals.append((v1 * c1 + v2 * c2) / (c1 + c2))
-            wts.append(c1 + c2)
-            sizes.append(n1 + n2)
-    return np.repeat(vals, sizes)
 
 
 def align(claim, ref, reg: Registration, side: int = MAP_SIDE) -> Aligned | None:
